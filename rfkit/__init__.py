@@ -1,0 +1,9 @@
+"""rfkit: exact receptive-field and architecture analysis for PyTorch models."""
+from rfkit.errors import ModelLoadError, RfkitError, TraceError
+from rfkit.rules import register_rule
+from rfkit.tracing import Layer, Report, trace
+
+__version__ = "0.1.0"
+
+__all__ = ["trace", "Report", "Layer", "register_rule", "RfkitError", "TraceError", "ModelLoadError",
+           "__version__"]

@@ -1,0 +1,71 @@
+"""Parsers for the tables people paste into READMEs: torchsummary and torchinfo
+printouts, RF tables and "INPUT | KERNEL | OUTPUT" architecture tables.
+
+The zoo cards keep each seed's table as the text the seed printed and parse it
+here, so a number on a card is the seed's number, not a retyped one.
+"""
+from __future__ import annotations
+
+import re
+
+from zoo.registry import ArchRow, RFRow, SummaryRow
+
+_SHAPE = r"\[([-\d,\s]+)\]"
+_TORCHSUMMARY_ROW = re.compile(r"^\s*(\w+-\d+)\s+" + _SHAPE + r"\s+([\d,]+)\s*$")
+_TORCHINFO_ROW = re.compile(r"^[\s│├└─]*(\w+: \d+-\d+)\s+" + _SHAPE + r"\s+([\d,]+|--)\s*$")
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.split(","))
+
+
+def _count(text: str) -> int | None:
+    return None if text == "--" else int(text.replace(",", ""))
+
+
+def parse_torchsummary(text: str) -> tuple[SummaryRow, ...]:
+    """Rows such as `Conv2d-1   [-1, 32, 26, 26]   288`."""
+    rows = []
+    for line in text.splitlines():
+        m = _TORCHSUMMARY_ROW.match(line)
+        if m:
+            rows.append(SummaryRow(m[1], _shape(m[2]), _count(m[3])))
+    return tuple(rows)
+
+
+def parse_torchinfo(text: str) -> tuple[SummaryRow, ...]:
+    """Rows such as `│    └─Conv2d: 2-1   [1, 8, 26, 26]   72` (the root row is skipped)."""
+    rows = []
+    for line in text.splitlines():
+        m = _TORCHINFO_ROW.match(line)
+        if m:
+            rows.append(SummaryRow(m[1], _shape(m[2]), _count(m[3])))
+    return tuple(rows)
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def parse_rf_table(text: str) -> tuple[RFRow, ...]:
+    """Markdown rows of nine integers: n_in | k | s | p | n_out | r_in | j_in | r_out | j_out."""
+    rows = []
+    for line in text.splitlines():
+        cells = _cells(line)
+        if len(cells) == 9 and all(re.fullmatch(r"-?\d+", c) for c in cells):
+            rows.append(RFRow(*(int(c) for c in cells)))
+    return tuple(rows)
+
+
+def parse_arch_table(text: str) -> tuple[ArchRow, ...]:
+    """Markdown rows of INPUT | KERNEL | OUTPUT, header and rule lines skipped."""
+    rows = []
+    for line in text.splitlines():
+        if not line.strip().startswith("|"):
+            continue
+        cells = _cells(line)
+        if cells[0].upper() == "INPUT" or set("".join(cells)) <= set("-: "):
+            continue
+        cells += [""] * (3 - len(cells))
+        rows.append(ArchRow(*cells[:3]))
+    return tuple(rows)

@@ -1,0 +1,402 @@
+"""Tracing: one forward pass, under module forward hooks (names) and a
+`TorchFunctionMode` (every functional and tensor op, `x + y` and `torch.cat`
+included), turned into a graph of ops over tensors, each tensor carrying its
+own RF state. Runs on the `meta` device by default: no arithmetic and no copy
+of the weights; a real CPU pass only when an op has no meta kernel.
+
+The model is left exactly as found: hooks removed, train/eval flags restored,
+parameters never moved, cast or written, also when its forward raises.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import re
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
+
+from rfkit import rf, rules
+from rfkit.errors import TraceError
+from rfkit.rf import AxisRF
+from rfkit.rules import OpCall, TensorRF
+
+AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+_ARITH = {"add", "sub", "mul", "truediv", "floordiv", "div", "pow", "and", "or", "xor", "mod", "matmul"}
+_SHAPE_ERROR = re.compile(r"shape|size mismatch|Expected .*(size|dim|channels)|cannot be multiplied|"
+                          r"Given groups|too small|must match|invalid for input of size|out of range", re.I)
+
+
+@dataclass(frozen=True)
+class AxisRow:
+    """One layer along one spatial axis: the columns of an RF table."""
+
+    k: int | None
+    s: rf.Number | None
+    p: rf.Number | None
+    d: int | None
+    n_in: int
+    n_out: int
+    r_in: rf.Number | None
+    j_in: rf.Number
+    r_out: rf.Number | None
+    j_out: rf.Number
+    start: rf.Number
+    r_min: rf.Number | None
+    exact: bool
+
+
+@dataclass
+class Layer:
+    """One traced op. `name` is the module path for the single op of a leaf
+    module, else `[owner.]F.op#n`; per-axis columns are tuples (one per axis)."""
+
+    index: int
+    name: str
+    kind: str
+    op: str
+    module: str
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    in_shapes: tuple[tuple[int, ...], ...]
+    rule: str
+    axes: tuple[AxisRow, ...]
+    note: str = ""
+    params: int = 0
+    macs: int = 0
+
+    def _col(self, column: str) -> tuple:
+        return tuple(getattr(a, column) for a in self.axes)
+
+    def __getattr__(self, column: str):
+        if column in AxisRow.__dataclass_fields__:
+            return self._col(column)
+        raise AttributeError(column)
+
+    @property
+    def changes_rf(self) -> bool:
+        return self.rule == rules.KERNEL or any(
+            (a.r_in, a.j_in) != (a.r_out, a.j_out) or a.n_in != a.n_out for a in self.axes)
+
+
+@dataclass
+class ModuleCall:
+    """One call of one module: what torchinfo and torchsummary print a row for."""
+
+    name: str
+    kind: str
+    depth: int
+    order: int  # completion order (torchsummary numbers rows so)
+    is_leaf: bool
+    in_shapes: tuple[tuple[int, ...], ...]
+    out_shapes: tuple[tuple[int, ...], ...]
+    layers: tuple[int, ...]  # indices of the ops traced inside this call
+    out_rf: tuple[AxisRF, ...] | None
+
+
+@dataclass
+class Report:
+    model_name: str
+    input_shape: tuple[int, ...]
+    layers: list[Layer]
+    modules: list[ModuleCall]
+    output: tuple[AxisRF, ...]
+    device: str
+    fallback: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    model: nn.Module | None = field(default=None, repr=False)
+
+    @property
+    def axis_names(self) -> tuple[str, ...]:
+        return AXIS_NAMES.get(len(self.output), tuple(f"x{i}" for i in range(len(self.output))))
+
+    @property
+    def rf(self) -> tuple:
+        return tuple(a.r for a in self.output)
+
+    @property
+    def jump(self) -> tuple:
+        return tuple(a.j for a in self.output)
+
+    @property
+    def start(self) -> tuple:
+        return tuple(a.start for a in self.output)
+
+    @property
+    def spatial_size(self) -> tuple[int, ...]:
+        return tuple(self.input_shape[len(self.input_shape) - len(self.output):])
+
+    @property
+    def coverage(self) -> tuple:
+        """Share of the input, per axis, that the output's RF covers (RF clipped to the image)."""
+        out = []
+        for a, n in zip(self.output, self.spatial_size):
+            if a.r is None:
+                out.append(None)
+                continue
+            lo, hi = max(a.lo, -0.5), min(a.hi, n - 0.5)
+            out.append(float(max(hi - lo + 1, 0) / n) if a.r > 1 else 1 / n)
+        return tuple(out)
+
+    def layer(self, name: str) -> Layer:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(f"no layer {name!r}; layers: {', '.join(l.name for l in self.layers[:12])}...")
+
+    def rf_layers(self) -> list[Layer]:
+        return [layer for layer in self.layers if layer.changes_rf]
+
+
+@functools.lru_cache(maxsize=4096)
+def _op_names(func) -> tuple[str, str]:
+    """(rule name, display name) of a torch function: ('max_pool2d', 'F.max_pool2d')."""
+    name = getattr(func, "__name__", None) or type(func).__name__
+    if name == "__get__":
+        name = getattr(getattr(func, "__self__", None), "__name__", "get")
+        return name, f"Tensor.{name}"
+    if name.startswith("__") and name.endswith("__") and name not in ("__getitem__",):
+        base = name[2:-2]
+        if base[:1] in "ri" and base[1:] in _ARITH:
+            base = base[1:]
+        rule = {"truediv": "div", "floordiv": "div"}.get(base, base)
+        return ("matmul" if rule == "matmul" else rule), rule
+    rule = name[:-1] if name.endswith("_") and not name.startswith("_") else name
+    if getattr(F, name, None) is func:
+        return rule, f"F.{name}"
+    if getattr(torch, name, None) is func:
+        return rule, f"torch.{name}"
+    return rule, f"Tensor.{name}" if hasattr(torch.Tensor, name) else name
+
+
+def _tensors(obj) -> list[torch.Tensor]:
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    if isinstance(obj, (list, tuple)):
+        return [t for item in obj for t in _tensors(item)]
+    if isinstance(obj, dict):
+        return [t for item in obj.values() for t in _tensors(item)]
+    return []
+
+
+class _Recorder(TorchFunctionMode):
+    """Intercepts every torch op; ops on tensors with RF state become layers."""
+
+    def __init__(self):
+        super().__init__()
+        self.states: dict[int, tuple[torch.Tensor, TensorRF]] = {}
+        self.layers: list[Layer] = []
+        self.modules: list[ModuleCall] = []
+        self.stack: list[tuple[str, nn.Module, int, tuple]] = []
+        self.counters: dict[tuple[str, str], int] = {}
+        self.calls: dict[str, int] = {}
+        self.warnings: list[str] = []
+        self.failed_at: str | None = None
+
+    def seed(self, x: torch.Tensor, spatial: int):
+        axes = tuple(AxisRF.input(n) for n in x.shape[x.dim() - spatial:])
+        dims = tuple(range(x.dim() - spatial, x.dim()))
+        self.states[id(x)] = (x, TensorRF(axes, dims, (False,) * spatial))
+
+    def state_of(self, t: torch.Tensor) -> TensorRF | None:
+        entry = self.states.get(id(t))
+        return entry[1] if entry is not None and entry[0] is t else None
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        arg_tensors = _tensors(args) + _tensors(kwargs)
+        stateful = [(t, s, pos) for pos, t in enumerate(arg_tensors) if (s := self.state_of(t)) is not None]
+        if not stateful:
+            return func(*args, **kwargs)
+        rule_name, display = _op_names(func)
+        try:
+            result = func(*args, **kwargs)
+        except Exception:
+            owner = self.stack[-1][0] if self.stack else ""
+            shapes = ", ".join(str(tuple(t.shape)) for t in arg_tensors)
+            self.failed_at = f"{owner + ': ' if owner else ''}{display} on input {shapes}"
+            raise
+        outputs = _tensors(result)
+        if not outputs or rule_name in rules.IDENTITY and len(outputs) == 1 and len(stateful) == 1:
+            if outputs:
+                self.states[id(outputs[0])] = (outputs[0], stateful[0][1])
+            return result
+        call = OpCall(rule_name, rules.bind(func, args, kwargs), stateful,
+                      [tuple(t.shape) for t in arg_tensors], [tuple(t.shape) for t in outputs])
+        try:
+            outcome = rules.rule_for(rule_name)(call)
+        except Exception as exc:  # a rule that cannot read these arguments must not break the trace
+            outcome = rules.unknown(call)
+            outcome.note = f"RF rule for '{rule_name}' failed ({type(exc).__name__}: {exc})"
+        states = list(outcome.states) + [outcome.states[0]] * (len(outputs) - len(outcome.states))
+        for t, s in zip(outputs, states):
+            if s is not None:
+                self.states[id(t)] = (t, s)
+        self._record(display, call, outcome, states[0])
+        return result
+
+    def _record(self, display: str, call: OpCall, outcome: rules.Outcome, out: TensorRF | None):
+        owner = self.stack[-1][0] if self.stack else ""
+        key = (owner, display)
+        self.counters[key] = self.counters.get(key, 0) + 1
+        name = f"{owner + '.' if owner else ''}{display}#{self.counters[key]}"
+        src = call.state
+        rows = []
+        for i, a in enumerate(src.axes):
+            b = out.axes[i] if out is not None else a
+            kern = outcome.kernels.get(i)
+            if kern is None and b.n == 1 and a.n > 1 and outcome.rule in (rules.GLOBAL, rules.ATTENTION):
+                kern = rules.Kernel(a.n, a.n, 0, 1)
+            rows.append(AxisRow(
+                k=kern.k if kern else None, s=kern.s if kern else None, p=kern.p if kern else None,
+                d=kern.d if kern else None, n_in=a.n, n_out=b.n, r_in=a.r, j_in=a.j, r_out=b.r, j_out=b.j,
+                start=b.start, r_min=b.r_min, exact=b.exact))
+        if outcome.rule == rules.UNKNOWN or outcome.note:
+            self.warnings.append(f"{name}: {outcome.note or 'unknown RF'}")
+        self.layers.append(Layer(
+            index=len(self.layers), name=name, kind=display, op=display, module=owner,
+            in_shape=call.in_shape, out_shape=call.out_shape, in_shapes=tuple(call.in_shapes),
+            rule=outcome.rule, axes=tuple(rows), note=outcome.note))
+
+    def pre_hook(self, path: str):
+        def hook(module, inputs):
+            n = self.calls[path] = self.calls.get(path, 0) + 1
+            name = path if n == 1 else f"{path}#{n}"
+            self.stack.append((name, module, len(self.layers), tuple(tuple(t.shape) for t in _tensors(inputs))))
+        return hook
+
+    def post_hook(self):
+        def hook(module, inputs, output):
+            name, _, first, in_shapes = self.stack.pop()
+            own = [l for l in self.layers[first:] if l.module == name]
+            is_leaf = next(module.children(), None) is None
+            if is_leaf and len(own) == 1:
+                own[0].name, own[0].kind = name, type(module).__name__
+            outs = _tensors(output)
+            state = self.state_of(outs[0]) if outs else None
+            self.modules.append(ModuleCall(
+                name=name, kind=type(module).__name__, depth=name.count(".") + 1 if name else 0,
+                order=len(self.modules) + 1, is_leaf=is_leaf, in_shapes=in_shapes,
+                out_shapes=tuple(tuple(t.shape) for t in outs),
+                layers=tuple(range(first, len(self.layers))), out_rf=state.axes if state else None))
+        return hook
+
+
+@contextlib.contextmanager
+def _preserved(model: nn.Module):
+    """Eval mode and hooks for the trace; every module's flag restored and hooks removed after."""
+    modes = [(m, m.training) for m in model.modules()]
+    handles = []
+    try:
+        model.eval()
+        yield handles
+    finally:
+        for h in handles:
+            h.remove()
+        for m, mode in modes:
+            m.training = mode
+
+
+def _model_dtype(model: nn.Module) -> torch.dtype:
+    for t in list(model.parameters()) + list(model.buffers()):
+        if t.is_floating_point():
+            return t.dtype
+    return torch.get_default_dtype()
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    for t in list(model.parameters()) + list(model.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
+def _stand_ins(model: nn.Module, device: torch.device) -> dict[str, torch.Tensor]:
+    """Parameters and buffers on `device`: free on meta, copies elsewhere."""
+    tensors = {**dict(model.named_parameters(remove_duplicate=False)), **dict(model.named_buffers(remove_duplicate=False))}
+    if device.type == "meta":
+        return {k: torch.empty_like(v, device="meta") for k, v in tensors.items()}
+    return {k: v.detach().to(device) for k, v in tensors.items()}
+
+
+def _run(model: nn.Module, x: torch.Tensor, device: torch.device, spatial: int, name: str) -> Report:
+    recorder = _Recorder()
+    with _preserved(model) as handles:
+        for path, module in model.named_modules():
+            handles.append(module.register_forward_pre_hook(recorder.pre_hook(path)))
+            handles.append(module.register_forward_hook(recorder.post_hook()))
+        x = x.to(device) if x.device != device else x
+        recorder.seed(x, spatial)
+        try:
+            with torch.no_grad(), recorder:
+                if _model_device(model) == device:
+                    output = model(x)
+                else:
+                    output = torch.func.functional_call(model, _stand_ins(model, device), (x,), strict=False)
+        except Exception as exc:
+            partial = _report(recorder, model, x, device, name, output=None)
+            where = recorder.failed_at or (recorder.stack[-1][0] if recorder.stack else name)
+            raise TraceError(f"forward failed at {where}: {type(exc).__name__}: {_first_line(exc)}",
+                             partial=partial, cause=exc) from exc
+    return _report(recorder, model, x, device, name, output)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _report(recorder: _Recorder, model, x, device, name, output) -> Report:
+    states = [s for t in _tensors(output) if (s := recorder.state_of(t)) is not None]
+    if not states:
+        last = next((recorder.state_of(t) for t, _ in reversed(list(recorder.states.values()))), None)
+        states = [last] if last is not None else []
+    if states:
+        n_axes = len(states[0].axes)
+        merged = tuple(rf.union([s.axes[i] for s in states], states[0].axes[i].n).rf for i in range(n_axes))
+    else:
+        merged = ()
+    return Report(model_name=name, input_shape=tuple(x.shape), layers=recorder.layers,
+                  modules=recorder.modules, output=merged, device=device.type,
+                  warnings=list(dict.fromkeys(recorder.warnings)), model=model)
+
+
+def _input(model: nn.Module, input_size, input, batch_size: int) -> torch.Tensor:
+    if input is not None:
+        return input
+    if input_size is None:
+        raise TraceError("no input size: pass input_size=(C, H, W) or input=tensor")
+    size = tuple(int(v) for v in input_size)
+    if any(v <= 0 for v in size):
+        raise TraceError(f"input size {size} has a non-positive entry")
+    return torch.zeros((batch_size, *size), dtype=_model_dtype(model), device="meta")
+
+
+def trace(model: nn.Module, input_size=None, *, input: torch.Tensor | None = None, device: str = "meta",
+          batch_size: int = 1, spatial: int | None = None) -> Report:
+    """Trace `model` on an input of `input_size` (C, H, W) (or the tensor `input`).
+
+    `spatial` is the number of trailing spatial dims (default: all dims after
+    batch and channel). On `meta`, an op with no meta kernel makes the trace
+    fall back to a real CPU pass, said in `Report.fallback`.
+    """
+    if not isinstance(model, nn.Module):
+        raise TraceError(f"expected an nn.Module, got {type(model).__name__}")
+    x = _input(model, input_size, input, batch_size)
+    spatial = max(x.dim() - 2, 0) if spatial is None else spatial
+    name = type(model).__name__
+    target = torch.device(device)
+    if target.type != "meta":
+        return _run(model, x, target, spatial, name)
+    try:
+        return _run(model, x.to("meta") if x.device.type != "meta" else x, target, spatial, name)
+    except TraceError as err:
+        if err.cause is None or _SHAPE_ERROR.search(str(err.cause)):
+            raise
+        reason = str(err)
+    real = x if x.device.type != "meta" else torch.zeros(x.shape, dtype=x.dtype)
+    report = _run(model, real, torch.device("cpu"), spatial, name)
+    report.fallback = f"meta pass failed ({reason}); traced with a real CPU pass"
+    return report

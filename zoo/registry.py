@@ -1,0 +1,170 @@
+"""Registry of documented networks, timm-style: a decorator files each network
+under its name together with a frozen card of what its documentation claims.
+
+Cards hold numbers exactly as the seed printed them, so that tests and
+`rfkit audit` compare the code against the documentation, not against itself.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch.nn as nn
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One row of a documented summary table (torchsummary or torchinfo)."""
+
+    layer: str  # e.g. "Conv2d-1" (torchsummary) or "Conv2d: 2-1" (torchinfo)
+    shape: tuple[int, ...]  # output shape, batch dimension as printed (-1 or 1)
+    params: int | None  # None where the seed printed "--"
+
+
+@dataclass(frozen=True)
+class RFRow:
+    """One row of a documented RF table: n_in, k, s, p, n_out, r_in, j_in, r_out, j_out."""
+
+    n_in: int
+    k: int
+    s: int
+    p: int
+    n_out: int
+    r_in: int
+    j_in: int
+    r_out: int
+    j_out: int
+
+
+@dataclass(frozen=True)
+class ArchRow:
+    """One row of a documented architecture table ("INPUT | KERNEL | OUTPUT")."""
+
+    input: str
+    kernel: str
+    output: str
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """An LR scheduler as `torch.optim.lr_scheduler.<name>(**kwargs)`.
+
+    `per` says when it steps: "epoch" (StepLR) or "batch" (OneCycleLR).
+    """
+
+    name: str
+    kwargs: dict = field(default_factory=dict)
+    per: str = "epoch"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The documented training recipe; `inferred` names every value not printed in the seed."""
+
+    optimizer: str
+    optimizer_kwargs: dict
+    schedule: Schedule | None
+    epochs: int
+    batch_size: int
+    train_transforms: tuple[str, ...]
+    test_transforms: tuple[str, ...]
+    dropout: float | None = None
+    inferred: dict = field(default_factory=dict)  # field -> how it was inferred
+
+
+@dataclass(frozen=True)
+class Results:
+    """Documented results; epochs are 1-based counts of completed epochs."""
+
+    best_train_acc: float | None
+    best_train_epoch: int | None
+    best_test_acc: float | None
+    best_test_epoch: int | None
+    logged_lr: dict = field(default_factory=dict)  # 1-based epoch -> LR at its start
+    test_acc: dict = field(default_factory=dict)  # 1-based epoch -> logged test accuracy
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Documented goals: the numbers a budget check enforces."""
+
+    max_params: int | None = None
+    min_test_acc: float | None = None
+    within_epochs: int | None = None
+    text: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Card:
+    """What a seed documents about one network."""
+
+    name: str
+    seed: str
+    input_size: tuple[int, ...]
+    dataset: str
+    params: int
+    summary_style: str  # "torchsummary" or "torchinfo"
+    summary_title: str | None
+    summary_rows: tuple[SummaryRow, ...]
+    rf_rows: tuple[RFRow, ...]
+    arch_rows: tuple[ArchRow, ...]
+    recipe: Recipe
+    results: Results
+    targets: Targets
+    errata: tuple[str, ...] = ()
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    builder: Callable[[], nn.Module]
+    card: Card
+
+
+_REGISTRY: dict[str, Entry] = {}
+
+
+def register(card: Card):
+    """Class decorator: file `cls` in the zoo under `card.name`."""
+
+    def wrap(cls):
+        if card.name in _REGISTRY:
+            raise ValueError(f"zoo network {card.name!r} registered twice")
+        _REGISTRY[card.name] = Entry(card.name, cls, card)
+        cls.card = card
+        return cls
+
+    return wrap
+
+
+def names() -> list[str]:
+    return list(_REGISTRY)
+
+
+def entry(name: str) -> Entry:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        hint = ", ".join(closest(name)) or ", ".join(names())
+        raise KeyError(f"no zoo network {name!r}; closest: {hint}") from None
+
+
+def card(name: str) -> Card:
+    return entry(name).card
+
+
+def create(name: str) -> nn.Module:
+    return entry(name).builder()
+
+
+def card_of(model: nn.Module) -> Card | None:
+    """The card of a zoo network instance (or class), if it is one."""
+    c = getattr(model, "card", None)
+    return c if isinstance(c, Card) else None
+
+
+def closest(name: str, n: int = 3) -> list[str]:
+    short = name.rsplit(".", 1)[-1].rsplit(":", 1)[-1]
+    return difflib.get_close_matches(short, names(), n=n, cutoff=0.4)
