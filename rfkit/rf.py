@@ -168,7 +168,8 @@ class Merge:
 def union(axes: list[AxisRF], n_out: int) -> Merge:
     """Add, mul or cat of tensors: each output sees the union of its inputs' RFs.
 
-    Inputs broadcast along this axis (n == 1 while the output has more) keep
+    Every output channel sees both inputs' channels, so its smallest RF is at
+    least the larger of the inputs' smallest (`r_min`). Inputs broadcast along this axis (n == 1 while the output has more) keep
     their full RF but do not set the jump. Paths that disagree in jump or centre
     are flagged `misaligned`; the result is then the union of position 0's RFs.
     """
@@ -188,7 +189,7 @@ def union(axes: list[AxisRF], n_out: int) -> Merge:
             j=_clean(max(jumps)),
             start=_clean((lo + hi) / 2),
             n=n_out,
-            r_min=_clean(min(mins)) if len(mins) == len(axes) else None,
+            r_min=_clean(min(max(mins), hi - lo + 1)) if len(mins) == len(axes) else None,
             exact=all(a.exact for a in axes),
         ),
         misaligned,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -104,6 +105,8 @@ class Report:
     layers: list[Layer]
     modules: list[ModuleCall]
     output: tuple[AxisRF, ...]
+    output_dims: tuple[int | None, ...]
+    output_shape: tuple[int, ...]
     device: str
     fallback: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -132,14 +135,18 @@ class Report:
     @property
     def coverage(self) -> tuple:
         """Share of the input, per axis, that the output's RF covers (RF clipped to the image)."""
-        out = []
-        for a, n in zip(self.output, self.spatial_size):
-            if a.r is None:
-                out.append(None)
-                continue
-            lo, hi = max(a.lo, -0.5), min(a.hi, n - 0.5)
-            out.append(float(max(hi - lo + 1, 0) / n) if a.r > 1 else 1 / n)
-        return tuple(out)
+        return tuple(_covered(a, n) for a, n in zip(self.output, self.spatial_size))
+
+    @property
+    def first_global(self) -> Layer | None:
+        """The first op that erases position (global pooling, flatten + Linear, attention)."""
+        return next((l for l in self.layers if l.rule in (rules.GLOBAL, rules.ATTENTION)), None)
+
+    @property
+    def rf_before_global(self) -> tuple | None:
+        """RF per axis entering the first global op: what a unit sees while position still exists."""
+        layer = self.first_global
+        return layer.r_in if layer is not None else None
 
     def layer(self, name: str) -> Layer:
         for layer in self.layers:
@@ -149,6 +156,14 @@ class Report:
 
     def rf_layers(self) -> list[Layer]:
         return [layer for layer in self.layers if layer.changes_rf]
+
+
+def _covered(a: AxisRF, n: int) -> float | None:
+    """Fraction of the n input pixels (centres 0..n-1) inside the RF of output position 0."""
+    if a.r is None:
+        return None
+    lo, hi = max(math.ceil(a.lo), 0), min(math.floor(a.hi), n - 1)
+    return max(hi - lo + 1, 0) / n
 
 
 @functools.lru_cache(maxsize=4096)
@@ -356,10 +371,12 @@ def _report(recorder: _Recorder, model, x, device, name, output) -> Report:
     if states:
         n_axes = len(states[0].axes)
         merged = tuple(rf.union([s.axes[i] for s in states], states[0].axes[i].n).rf for i in range(n_axes))
+        dims = states[0].dims
     else:
-        merged = ()
+        merged, dims = (), ()
     return Report(model_name=name, input_shape=tuple(x.shape), layers=recorder.layers,
-                  modules=recorder.modules, output=merged, device=device.type,
+                  modules=recorder.modules, output=merged, output_dims=dims,
+                  output_shape=tuple(outs[0].shape) if (outs := _tensors(output)) else (), device=device.type,
                   warnings=list(dict.fromkeys(recorder.warnings)), model=model)
 
 

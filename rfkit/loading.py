@@ -1,0 +1,142 @@
+"""Resolving a MODEL argument into a module and its input size.
+
+Accepted forms: `zoo.MnistNet_2` (or just `MnistNet_2`), a dotted path to a
+class, factory or instance (`torchvision.models.resnet18`), `pkg.module:Attr`,
+and `path/to/file.py:Net`. Classes and factories are called with no arguments.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch.nn as nn
+
+import zoo
+from rfkit.errors import ModelLoadError
+from zoo.registry import Card
+
+
+@dataclass
+class LoadedModel:
+    spec: str
+    model: nn.Module
+    input_size: tuple[int, ...] | None
+    card: Card | None
+
+    @property
+    def name(self) -> str:
+        return self.card.name if self.card else type(self.model).__name__
+
+
+def parse_input_size(text: str | None) -> tuple[int, ...] | None:
+    """'1,28,28' or '1x28x28' -> (1, 28, 28)."""
+    if text is None:
+        return None
+    parts = text.replace("x", ",").replace(" ", "").strip("()[]").split(",")
+    try:
+        size = tuple(int(p) for p in parts if p)
+    except ValueError:
+        raise ModelLoadError(f"--input-size {text!r} is not C,H,W integers (e.g. 3,224,224)") from None
+    if not size or any(v <= 0 for v in size):
+        raise ModelLoadError(f"--input-size {text!r} needs positive integers, e.g. 3,224,224")
+    return size
+
+
+def _import_file(path: Path):
+    module_name = f"rfkit_user_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ModelLoadError(f"cannot import {path} as Python")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    sys.path.insert(0, str(path.parent.resolve()))
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise ModelLoadError(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        sys.path.remove(str(path.parent.resolve()))
+    return module
+
+
+def _import_dotted(dotted: str):
+    """Import the longest importable prefix of `dotted`; return (object, what was tried)."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        module_name = ".".join(parts[:cut])
+        try:
+            obj = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and not module_name.startswith(exc.name) and exc.name != module_name:
+                raise ModelLoadError(f"importing {module_name} failed: {exc}") from exc
+            continue
+        for attr in parts[cut:]:
+            if not hasattr(obj, attr):
+                raise ModelLoadError(_not_found(dotted, f"module {module_name} has no attribute {attr!r}"))
+            obj = getattr(obj, attr)
+        return obj
+    raise ModelLoadError(_not_found(dotted, f"no importable module in {dotted!r}"))
+
+
+def _not_found(spec: str, tried: str) -> str:
+    close = zoo.registry.closest(spec)
+    hint = f"; closest zoo names: {', '.join('zoo.' + c for c in close)}" if close else \
+        f"; zoo names: {', '.join(zoo.names())}"
+    return f"cannot load MODEL {spec!r}: {tried}{hint}"
+
+
+def _instantiate(obj, spec: str) -> nn.Module:
+    if isinstance(obj, nn.Module):
+        return obj
+    if callable(obj):
+        try:
+            model = obj()
+        except TypeError as exc:
+            raise ModelLoadError(f"{spec} needs arguments to build ({exc}); expose a no-argument "
+                                 f"factory and pass that instead") from exc
+        if isinstance(model, nn.Module):
+            return model
+        raise ModelLoadError(f"{spec}() returned {type(model).__name__}, not an nn.Module")
+    raise ModelLoadError(f"{spec} is a {type(obj).__name__}, not an nn.Module, class or factory")
+
+
+def resolve(spec: str):
+    """The object a MODEL string names (class, factory or module instance)."""
+    spec = spec.strip()
+    if spec in zoo.names():
+        return zoo.entry(spec).builder
+    if ":" in spec:
+        target, attr = spec.rsplit(":", 1)
+        if target.endswith(".py") or "/" in target or "\\" in target:
+            path = Path(target)
+            if not path.is_file():
+                raise ModelLoadError(_not_found(spec, f"file {target} does not exist"))
+            module = _import_file(path)
+        else:
+            try:
+                module = importlib.import_module(target)
+            except ImportError as exc:
+                raise ModelLoadError(_not_found(spec, f"cannot import module {target!r} ({exc})")) from exc
+        if not hasattr(module, attr):
+            raise ModelLoadError(_not_found(spec, f"{target} has no attribute {attr!r}"))
+        return getattr(module, attr)
+    if "." not in spec:
+        raise ModelLoadError(_not_found(spec, "not a zoo name, dotted path, module:Attr or file.py:Attr"))
+    return _import_dotted(spec)
+
+
+def load(spec: str, input_size: str | tuple[int, ...] | None = None) -> LoadedModel:
+    """A model and its input size: a zoo card's unless `input_size` overrides it."""
+    obj = resolve(spec)
+    card = zoo.card_of(obj) if inspect.isclass(obj) or isinstance(obj, nn.Module) else None
+    model = _instantiate(obj, spec)
+    card = card or zoo.card_of(model)
+    size = parse_input_size(input_size) if isinstance(input_size, str) else input_size
+    size = size or (card.input_size if card else None)
+    if size is None:
+        raise ModelLoadError(f"{spec} is not a zoo network: pass --input-size C,H,W (e.g. 3,224,224)")
+    return LoadedModel(spec, model, tuple(size), card)

@@ -1,0 +1,156 @@
+"""Formatting of traced reports: rich tables for people, markdown for READMEs,
+JSON and CSV with a documented, versioned schema (docs/json-schema.md) for
+machines. Nothing here computes an RF; it only prints what tracing found.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from fractions import Fraction
+
+from rich import box
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from rfkit.tracing import AxisRow, Layer, Report
+
+TABLE_SCHEMA = "rfkit.table/1"
+SEED_COLUMNS = ("n_in", "k", "s", "p", "n_out", "r_in", "j_in", "r_out", "j_out")
+ALL_COLUMNS = ("k", "s", "p", "d", "n_in", "n_out", "r_in", "j_in", "r_out", "j_out", "start", "r_min", "exact")
+
+
+def number(v) -> str:
+    if v is None:
+        return "?"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, Fraction):
+        return str(v.numerator) if v.denominator == 1 else f"{float(v):.6g}"
+    return str(v)
+
+
+def json_number(v):
+    if isinstance(v, Fraction):
+        return v.numerator if v.denominator == 1 else float(v)
+    return v
+
+
+def per_axis(values: tuple, blank: str = "-") -> str:
+    """One value when every axis agrees, else 'h x w'."""
+    shown = [blank if v is None and blank else number(v) for v in values]
+    return shown[0] if len(set(shown)) == 1 else "x".join(shown)
+
+
+def _row_cells(layer: Layer, columns) -> list[str]:
+    cells = []
+    for c in columns:
+        values = getattr(layer, c)
+        cells.append(per_axis(values, "-" if c in ("k", "s", "p", "d") else ""))
+    return cells
+
+
+def table_rows(report: Report, all_rows: bool) -> list[Layer]:
+    return report.layers if all_rows else report.rf_layers()
+
+
+def rf_table(report: Report, all_rows: bool = False) -> Group:
+    """The rich RF table, closing with the output's RF, jump, start and coverage."""
+    layers = table_rows(report, all_rows)
+    axes = "x".join(report.axis_names)
+    table = Table(title=f"Receptive field of {report.model_name}  (input {_shape(report.input_shape[1:])}, "
+                        f"values per axis {axes} where they differ)",
+                  box=box.SIMPLE_HEAVY, header_style="bold cyan", title_style="bold", pad_edge=False)
+    table.add_column("#", justify="right", style="dim", no_wrap=True)
+    table.add_column("layer", style="bold", overflow="fold")
+    table.add_column("kind", style="magenta", overflow="fold")
+    for c in SEED_COLUMNS:
+        table.add_column(c, justify="right", style="green" if c == "r_out" else None, no_wrap=True)
+    table.add_column("start", justify="right", style="dim", no_wrap=True)
+    show_min = any(a.r_min is not None and a.r_min != a.r_out for l in layers for a in l.axes)
+    if show_min:
+        table.add_column("r_min", justify="right", style="yellow")
+    for layer in layers:
+        cells = [str(layer.index), layer.name, layer.kind, *_row_cells(layer, SEED_COLUMNS + ("start",))]
+        if show_min:
+            cells.append(per_axis(layer.r_min))
+        style = "red" if layer.rule == "unknown" else "yellow" if not all(layer.exact) else None
+        table.add_row(*cells, style=style)
+    return Group(table, summary_panel(report))
+
+
+def _shape(shape) -> str:
+    return "x".join(str(v) for v in shape)
+
+
+def summary_panel(report: Report) -> Panel:
+    lines = Text()
+    cov = ", ".join("?" if c is None else f"{c:.0%}" for c in report.coverage)
+    lines.append("output RF ", style="bold")
+    lines.append(per_axis(report.rf), style="bold green")
+    lines.append(f"   jump {per_axis(report.jump)}   start {per_axis(report.start)}   "
+                 f"covers {cov} of the {_shape(report.spatial_size)} input\n")
+    if report.first_global is not None:
+        lines.append("RF entering the first global op ", style="bold")
+        lines.append(f"({report.first_global.name}): {per_axis(report.rf_before_global)}\n")
+    lines.append(f"traced on {report.device}", style="dim")
+    if report.fallback:
+        lines.append(f"\n{report.fallback}", style="yellow")
+    for w in report.warnings:
+        lines.append(f"\nwarning: {w}", style="yellow")
+    return Panel(lines, box=box.ROUNDED, expand=False)
+
+
+def rf_markdown(report: Report, all_rows: bool = False) -> str:
+    """Seed 002's RF table columns, exactly; 'h x w' where the axes differ."""
+    head = "| " + " | ".join(SEED_COLUMNS) + " |"
+    rule = "|" + "|".join("---" for _ in SEED_COLUMNS) + "|"
+    body = ["| " + " | ".join(_row_cells(layer, SEED_COLUMNS)) + " |" for layer in table_rows(report, all_rows)]
+    return "\n".join([head, rule, *body]) + "\n"
+
+
+def _axis_json(a: AxisRow) -> dict:
+    return {c: json_number(getattr(a, c)) for c in ALL_COLUMNS}
+
+
+def report_dict(report: Report, all_rows: bool = True) -> dict:
+    return {
+        "schema": TABLE_SCHEMA,
+        "model": report.model_name,
+        "input_shape": list(report.input_shape),
+        "axes": list(report.axis_names),
+        "device": report.device,
+        "fallback": report.fallback,
+        "output": {
+            "rf": [json_number(v) for v in report.rf],
+            "jump": [json_number(v) for v in report.jump],
+            "start": [json_number(v) for v in report.start],
+            "coverage": list(report.coverage),
+        },
+        "layers": [
+            {
+                "index": l.index, "name": l.name, "kind": l.kind, "rule": l.rule, "module": l.module,
+                "in_shape": list(l.in_shape), "out_shape": list(l.out_shape), "note": l.note,
+                "axes": [_axis_json(a) for a in l.axes],
+            }
+            for l in table_rows(report, all_rows)
+        ],
+        "warnings": report.warnings,
+    }
+
+
+def rf_json(report: Report, all_rows: bool = False) -> str:
+    return json.dumps(report_dict(report, all_rows), indent=2) + "\n"
+
+
+def rf_csv(report: Report, all_rows: bool = False) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["index", "name", "kind", "rule", "axis", *ALL_COLUMNS])
+    for layer in table_rows(report, all_rows):
+        for axis, a in zip(report.axis_names, layer.axes):
+            writer.writerow([layer.index, layer.name, layer.kind, layer.rule, axis,
+                             *("" if (v := json_number(getattr(a, c))) is None else v for c in ALL_COLUMNS)])
+    return out.getvalue()
