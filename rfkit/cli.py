@@ -107,6 +107,23 @@ def table(
               TableFormat.csv: render.rf_csv}[fmt](report, all_rows))
 
 
+@app.command()
+@guarded
+def verify(
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    input_size: Optional[str] = typer.Option(None, "--input-size", "-i", help=SIZE_HELP),
+    enlarge: bool = typer.Option(True, help="Grow the input so a central output's RF is not clipped."),
+):
+    """Check the traced RF against gradients: float64, positive weights, linear activations."""
+    from rfkit.verify import verify as run_verify
+
+    loaded = load(model, input_size)
+    result = run_verify(loaded.model, loaded.input_size, enlarge=enlarge)
+    console.print(render.verify_table(result, loaded.name))
+    if not result.ok:
+        raise fail("traced and measured receptive fields differ", 1)
+
+
 @app.command("zoo")
 @guarded
 def zoo_list():

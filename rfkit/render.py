@@ -154,3 +154,26 @@ def rf_csv(report: Report, all_rows: bool = False) -> str:
             writer.writerow([layer.index, layer.name, layer.kind, layer.rule, axis,
                              *("" if (v := json_number(getattr(a, c))) is None else v for c in ALL_COLUMNS)])
     return out.getvalue()
+
+
+def verify_table(result, name: str) -> Table:
+    """Traced beside measured RF per axis (the interval is output position `pos`'s RF, clipped to the input)."""
+    t = Table(title=f"{name}: traced vs measured RF (gradients, float64) at input "
+                    f"{_shape(result.input_size)}", box=box.SIMPLE_HEAVY, header_style="bold cyan")
+    for col in ("axis", "n", "pos", "traced r", "traced j", "traced interval", "measured interval",
+                "measured j", ""):
+        t.add_column(col, justify="right")
+    for a in result.axes:
+        t.add_row(a.axis, str(a.n), str(a.position), number(_int(a.traced_rf)), number(_int(a.traced_jump)),
+                  _interval(a.traced) + (" (clipped)" if a.clipped else ""), _interval(a.measured),
+                  "-" if a.measured_jump is None else number(_int(a.measured_jump)),
+                  "[green]match[/]" if a.ok else "[red]DIFFER[/]")
+    return t
+
+
+def _int(v: float):
+    return int(v) if float(v).is_integer() else v
+
+
+def _interval(iv) -> str:
+    return "-" if iv is None else f"[{_int(iv[0])}, {_int(iv[1])}]"

@@ -177,6 +177,9 @@ def union(axes: list[AxisRF], n_out: int) -> Merge:
         return Merge(replace(axes[0], n=n_out), False)
     if any(not a.known for a in axes):
         return Merge(replace(next(a for a in axes if not a.known), n=n_out), False)
+    dominant = _dominant(axes, n_out)
+    if dominant is not None:
+        return Merge(dominant, False)
     positional = [a for a in axes if a.n == n_out] or axes
     jumps = {a.j for a in positional}
     misaligned = len(jumps) > 1 or len({a.start for a in positional}) > 1
@@ -194,6 +197,27 @@ def union(axes: list[AxisRF], n_out: int) -> Merge:
         ),
         misaligned,
     )
+
+
+def _envelope(a: AxisRF, n_out: int) -> tuple[Number, Number]:
+    """The span of the RFs of all n_out positions (one RF when broadcast or j == 0)."""
+    if a.n == 1 or a.j == 0:
+        return a.lo, a.hi
+    last = (n_out - 1) * a.j
+    return a.lo + min(0, last), a.hi + max(0, last)
+
+
+def _dominant(axes: list[AxisRF], n_out: int) -> AxisRF | None:
+    """An input shared by every position (broadcast, or jump 0 after a global op)
+    whose RF contains every position's RF of the others makes the union equal
+    to it at every position: same RF everywhere, so jump 0 (squeeze-excitation)."""
+    spans = [_envelope(a, n_out) for a in axes]
+    lo, hi = min(s[0] for s in spans), max(s[1] for s in spans)
+    for a in axes:
+        if (a.n == 1 or a.j == 0) and n_out > 1 and a.lo <= lo and a.hi >= hi:
+            return AxisRF(r=a.r, j=0, start=a.start, n=n_out, r_min=a.r_min if a.r_min is not None else a.r,
+                          exact=all(b.exact for b in axes))
+    return None
 
 
 def concat_channels(axes: list[AxisRF], n_out: int) -> Merge:

@@ -64,6 +64,7 @@ class OpCall:
     inputs: list  # [(tensor, TensorRF, position among the tensor arguments)] for inputs with RF state
     in_shapes: list[tuple[int, ...]]  # shapes of every tensor argument, in order
     out_shapes: list[tuple[int, ...]]
+    positional: tuple = ()  # the raw positional arguments, for varargs methods such as x.permute(0, 2, 1)
 
     @property
     def state(self) -> TensorRF:
@@ -481,6 +482,9 @@ def permute(call: OpCall) -> Outcome:
     ndim = len(call.in_shape)
     order = call.args.get("dims")
     if order is None:
+        rest = call.positional[1:]
+        order = rest[0] if len(rest) == 1 and isinstance(rest[0], (list, tuple)) else rest
+    if len(order) != ndim:
         return unknown(call)
     return _one(call, _permuted(call.state, [d % ndim for d in order]), RESHAPE)
 
@@ -643,14 +647,16 @@ def unknown(call: OpCall) -> Outcome:
 
 
 def fallback(call: OpCall) -> Outcome:
-    """Ops without a rule: elementwise when no spatial size changes, else unknown."""
+    """Ops without a rule: elementwise when no spatial size changes (broadcasting
+    allowed, as in squeeze-excitation's `x * scale`), else unknown."""
     out = call.out_shape
     for t, s, _ in call.inputs:
         aligned = _align(s, len(t.shape), len(out))
         for i, d in enumerate(aligned.dims):
             if d is None or aligned.folded[i]:
                 continue
-            if d < 0 or d >= len(out) or out[d] != t.shape[s.dims[i]]:
+            size = t.shape[s.dims[i]]
+            if d < 0 or d >= len(out) or size not in (1, out[d]):  # size 1 broadcasts
                 return unknown(call)
     return elementwise(call)
 

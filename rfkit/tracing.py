@@ -240,7 +240,7 @@ class _Recorder(TorchFunctionMode):
                 self.states[id(outputs[0])] = (outputs[0], stateful[0][1])
             return result
         call = OpCall(rule_name, rules.bind(func, args, kwargs), stateful,
-                      [tuple(t.shape) for t in arg_tensors], [tuple(t.shape) for t in outputs])
+                      [tuple(t.shape) for t in arg_tensors], [tuple(t.shape) for t in outputs], args)
         try:
             outcome = rules.rule_for(rule_name)(call)
         except Exception as exc:  # a rule that cannot read these arguments must not break the trace

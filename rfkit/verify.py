@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import torch
 import torch.nn as nn
@@ -144,43 +145,44 @@ def _flat(obj):
 
 
 def _measure(model: nn.Module, size: tuple[int, ...]) -> Verification:
+    """Two backward passes: the central output position, and its diagonal neighbour for the jumps."""
     report = trace(model, size)
     probe = _positive_copy(model)
     x = torch.rand((1, *size), dtype=torch.float64, generator=torch.Generator().manual_seed(1)) + 0.5
     spatial = len(report.output)
+    centre = [a.n // 2 if d is not None else 0 for a, d in zip(report.output, report.output_dims)]
+    neighbour = [q + 1 if q + 1 < a.n else q - 1 for q, a in zip(centre, report.output)]
+    grad = _gradient(probe, x, _out_index(report, centre))
+    movable = any(d is not None and a.n >= 2 for a, d in zip(report.output, report.output_dims))
+    grad_next = _gradient(probe, x, _out_index(report, neighbour)) if movable else None
     checks = []
     for axis, (a, dim) in enumerate(zip(report.output, report.output_dims)):
         n = size[len(size) - spatial + axis]
-        n_out = a.n
-        q = n_out // 2 if dim is not None else 0
-        index = _out_index(report, q, axis)
-        grad = _gradient(probe, x, index)
         in_dim = grad.dim() - spatial + axis
         measured = _support(grad, in_dim)
-        centre = a.start + q * a.j
-        lo, hi = centre - (a.r - 1) / 2, centre + (a.r - 1) / 2
+        mid = a.start + centre[axis] * a.j
+        lo, hi = mid - Fraction(a.r - 1, 2), mid + Fraction(a.r - 1, 2)
         traced = (float(max(math.ceil(lo), 0)), float(min(math.floor(hi), n - 1)))
         measured_jump = None
-        if dim is not None and n_out >= 2 and a.j == int(a.j):
-            nxt = _support(_gradient(probe, x, _out_index(report, q + 1 if q + 1 < n_out else q - 1, axis)), in_dim)
-            if measured and nxt and hi + a.j <= n - 1 and lo - a.j >= 0:
-                measured_jump = float(abs(nxt[1] - measured[1]))
-        checks.append(AxisCheck(report.axis_names[axis], n, q, traced,
+        inside = lo - a.j >= 0 and hi + a.j <= n - 1
+        if grad_next is not None and dim is not None and a.n >= 2 and inside and measured:
+            other = _support(grad_next, in_dim)
+            measured_jump = float(abs(other[1] - measured[1])) if other else None
+        checks.append(AxisCheck(report.axis_names[axis], n, centre[axis], traced,
                                 None if measured is None else (float(measured[0]), float(measured[1])),
                                 float(a.r), float(a.j), measured_jump, lo < 0 or hi > n - 1))
     return Verification(tuple(size), report, tuple(checks))
 
 
-def _out_index(report: Report, q: int, axis: int) -> tuple:
-    """Index of output position q along `axis`, position n//2 along the other axes."""
+def _out_index(report: Report, positions: list[int]) -> tuple:
+    """Index of the output at `positions` (one per axis) along the dims that hold the axes."""
     dims = report.output_dims
     if not dims or all(d is None for d in dims):
         return ()
-    ndim = max(d for d in dims if d is not None) + 1
-    index = [slice(None)] * ndim
-    for i, (a, d) in enumerate(zip(report.output, dims)):
+    index = [slice(None)] * (max(d for d in dims if d is not None) + 1)
+    for q, d in zip(positions, dims):
         if d is not None:
-            index[d] = q if i == axis else a.n // 2
+            index[d] = q
     return tuple(index)
 
 
