@@ -406,7 +406,8 @@ def trace(model: nn.Module, input_size=None, *, input: torch.Tensor | None = Non
     name = type(model).__name__
     target = torch.device(device)
     if target.type != "meta":
-        return _run(model, x, target, spatial, name)
+        real = torch.zeros(x.shape, dtype=x.dtype, device=target) if x.device.type == "meta" else x
+        return _run(model, real, target, spatial, name)
     try:
         return _run(model, x.to("meta") if x.device.type != "meta" else x, target, spatial, name)
     except TraceError as err:

@@ -1,0 +1,3 @@
+from rfkit.cli import main
+
+main()

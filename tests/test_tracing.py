@@ -1,0 +1,239 @@
+"""Tracing real graphs: residuals, concatenation, functional ops, odd outputs, and
+the promise to leave the model exactly as found."""
+import copy
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import rfkit
+from rfkit.errors import TraceError
+
+
+class Residual(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.a = nn.Conv2d(8, 8, 3, padding=1)
+        self.b = nn.Conv2d(8, 8, 3, padding=1)
+
+    def forward(self, x):
+        x = self.stem(x)
+        return x + self.b(F.relu(self.a(x)))
+
+
+class TwoBranchCat(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.small = nn.Conv2d(3, 4, 3, padding=1)
+        self.large = nn.Conv2d(3, 4, 7, padding=3)
+
+    def forward(self, x):
+        return torch.cat([self.small(x), self.large(x)], dim=1)
+
+
+def test_residual_add_is_union_of_paths():
+    report = rfkit.trace(Residual(), (3, 32, 32))
+    add = next(l for l in report.layers if l.rule == "merge")
+    assert add.r_out == (7, 7) and add.r_in == (3, 3)
+    assert report.rf == (7, 7) and report.start == (0, 0)
+
+
+def test_concat_reports_max_and_min_over_channels():
+    report = rfkit.trace(TwoBranchCat(), (3, 32, 32))
+    assert report.rf == (7, 7)
+    assert tuple(a.r_min for a in report.output) == (3, 3)
+
+
+def test_misaligned_merge_warns():
+    class Shifted(nn.Module):
+        def forward(self, x):
+            return x[..., 1:] + x[..., :-1]
+
+    report = rfkit.trace(Shifted(), (1, 8, 8))
+    assert report.rf == (1, 2)
+    assert any("misaligned" in w for w in report.warnings)
+
+
+def test_functional_pool_interpolate_pad_and_global_mean():
+    class Functional(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3)
+
+        def forward(self, x):
+            x = F.max_pool2d(F.pad(self.conv(x), (1, 1, 1, 1)), 2, ceil_mode=True)
+            x = F.interpolate(x, scale_factor=2, mode="nearest")
+            return x.mean(dim=(2, 3))
+
+    report = rfkit.trace(Functional(), (1, 16, 16))
+    pool = report.layer("F.max_pool2d#1")
+    assert (pool.n_in, pool.n_out, pool.r_out, pool.j_out) == ((16, 16), (8, 8), (4, 4), (2, 2))
+    up = report.layer("F.interpolate#1")
+    assert (up.r_out, up.j_out, up.n_out) == ((4, 4), (1, 1), (16, 16))
+    assert report.layer("Tensor.mean#1").rule == "global"
+    assert report.rf == (19, 19)  # 4 + (16 - 1) * 1
+
+
+def test_asymmetric_kernels_are_per_axis():
+    model = nn.Sequential(nn.Conv2d(1, 1, (1, 7), stride=(1, 2)), nn.Conv2d(1, 1, (5, 1), dilation=(2, 1)))
+    report = rfkit.trace(model, (1, 40, 40))
+    assert report.rf == (9, 7) and report.jump == (1, 2)
+    assert report.layer("1").k == (5, 1) and report.layer("1").d == (2, 1)
+
+
+def test_1d_and_3d_models():
+    r1 = rfkit.trace(nn.Sequential(nn.Conv1d(2, 4, 5, stride=2), nn.MaxPool1d(3)), (2, 100))
+    assert r1.axis_names == ("L",) and r1.rf == (9,) and r1.jump == (6,)
+    r3 = rfkit.trace(nn.Sequential(nn.Conv3d(1, 2, 3), nn.AvgPool3d(2)), (1, 8, 10, 12))
+    assert r3.axis_names == ("D", "H", "W") and r3.rf == (4, 4, 4) and r3.jump == (2, 2, 2)
+
+
+def test_tuple_dict_and_none_outputs():
+    class Multi(nn.Module):
+        def __init__(self, kind):
+            super().__init__()
+            self.kind = kind
+            self.a = nn.Conv2d(1, 1, 3)
+            self.b = nn.Conv2d(1, 1, 5)
+
+        def forward(self, x):
+            a, b = self.a(x), self.b(x)
+            return {"tuple": (a, b), "dict": {"a": a, "b": b}, "none": None}[self.kind]
+
+    for kind in ("tuple", "dict"):
+        assert rfkit.trace(Multi(kind), (1, 16, 16)).rf == (5, 5)
+    assert rfkit.trace(Multi("none"), (1, 16, 16)).rf == (5, 5)  # RF of the last traced op
+
+
+def test_model_without_spatial_ops():
+    report = rfkit.trace(nn.Sequential(nn.Linear(10, 5), nn.ReLU()), (10,))
+    assert report.rf == () and report.rf_layers() == []
+
+
+def test_unknown_op_is_flagged_not_guessed():
+    class Tiles(nn.Module):
+        def forward(self, x):
+            return x.repeat(1, 1, 2, 2)
+
+    report = rfkit.trace(Tiles(), (1, 8, 8))
+    assert report.rf == (None, None)
+    assert any("no RF rule for 'repeat'" in w for w in report.warnings)
+
+
+def test_user_registered_rule():
+    from rfkit import rules
+
+    class Tiles(nn.Module):
+        def forward(self, x):
+            return x.repeat(1, 1, 1, 1)
+
+    try:
+        @rfkit.register_rule("repeat")
+        def repeat_rule(call):
+            return rules.Outcome([call.state], rules.POINTWISE)
+
+        assert rfkit.trace(Tiles(), (1, 8, 8)).rf == (1, 1)
+    finally:
+        rules.RULES.pop("repeat")
+
+
+def test_wrong_input_size_names_failing_layer():
+    from zoo import S5Net
+
+    with pytest.raises(TraceError) as info:
+        rfkit.trace(S5Net(), (1, 32, 32))
+    message = str(info.value)  # 32x32 leaves 256x5x5 = 6400 values for view(-1, 4096)
+    assert "Tensor.view on input (1, 256, 5, 5)" in message and "6400" in message
+    assert "conv4" in [l.name for l in info.value.partial.layers]
+
+
+def test_mid_forward_error_keeps_partial_trace():
+    class Broken(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3)
+
+        def forward(self, x):
+            x = self.conv(x)
+            raise ValueError("boom")
+
+    with pytest.raises(TraceError, match="boom") as info:
+        rfkit.trace(Broken(), (1, 8, 8))
+    assert [l.name for l in info.value.partial.layers] == ["conv"]
+
+
+def test_meta_fallback_to_cpu_is_reported():
+    class DataDependent(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 1, 3)
+
+        def forward(self, x):
+            x = self.conv(x)
+            return x * 2 if x.sum().item() >= 0 else x
+
+    report = rfkit.trace(DataDependent(), (1, 8, 8))
+    assert report.device == "cpu" and "meta" in report.fallback
+    assert report.rf == (3, 3)
+
+
+def snapshot(model):
+    return {
+        "state": {k: v.clone() for k, v in model.state_dict().items()},
+        "modes": [m.training for m in model.modules()],
+        "requires_grad": [p.requires_grad for p in model.parameters()],
+        "devices": {p.device for p in model.parameters()},
+        "dtypes": [p.dtype for p in model.parameters()],
+        "hooks": [(len(m._forward_hooks), len(m._forward_pre_hooks)) for m in model.modules()],
+    }
+
+
+def assert_same(before, after):
+    assert before["modes"] == after["modes"]
+    assert before["requires_grad"] == after["requires_grad"]
+    assert before["devices"] == after["devices"] and before["dtypes"] == after["dtypes"]
+    assert before["hooks"] == after["hooks"]
+    assert before["state"].keys() == after["state"].keys()
+    for k in before["state"]:
+        assert torch.equal(before["state"][k], after["state"][k]), k
+
+
+@pytest.mark.parametrize("device", ["meta", "cpu"])
+def test_trace_leaves_model_as_found(device):
+    from zoo import MnistNet_2
+
+    model = MnistNet_2().double()
+    model.train()
+    model.block1[0].weight.requires_grad_(False)
+    model.block2.eval()
+    user_hook = model.block1.register_forward_hook(lambda *a: None)
+    before = snapshot(model)
+    rfkit.trace(model, (1, 28, 28), device=device)
+    assert_same(before, snapshot(model))
+    user_hook.remove()
+
+
+def test_trace_leaves_model_as_found_when_forward_raises():
+    from zoo import S5Net
+
+    model = S5Net()
+    model.train()
+    before = snapshot(model)
+    with pytest.raises(TraceError):
+        rfkit.trace(model, (1, 32, 32))
+    assert_same(before, snapshot(model))
+
+
+def test_layer_lookup_and_columns():
+    from zoo import MnistNet_3
+
+    report = rfkit.trace(MnistNet_3(), (1, 28, 28))
+    layer = report.layer("block1.9")
+    assert layer.kind == "MaxPool2d"
+    assert (layer.k, layer.s, layer.p, layer.r_in, layer.r_out, layer.j_out) == ((2, 2), (2, 2), (0, 0), (5, 5),
+                                                                                 (6, 6), (2, 2))
+    assert layer.in_shape == (1, 8, 24, 24) and layer.out_shape == (1, 8, 12, 12)
+    with pytest.raises(KeyError):
+        report.layer("nope")
