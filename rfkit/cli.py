@@ -28,6 +28,17 @@ MODEL_HELP = ("zoo.MnistNet_2, pkg.module:Attr, torchvision.models.resnet18 or p
 SIZE_HELP = "input size C,H,W (zoo networks know theirs)"
 
 
+class SummaryStyle(str, Enum):
+    rich = "rich"
+    torchsummary = "torchsummary"
+    torchinfo = "torchinfo"
+
+
+class SummaryFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
 class TableFormat(str, Enum):
     rich = "rich"
     markdown = "markdown"
@@ -105,6 +116,32 @@ def table(
     else:
         emit({TableFormat.markdown: render.rf_markdown, TableFormat.json: render.rf_json,
               TableFormat.csv: render.rf_csv}[fmt](report, all_rows))
+
+
+@app.command()
+@guarded
+def summary(
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    input_size: Optional[str] = typer.Option(None, "--input-size", "-i", help=SIZE_HELP),
+    style: SummaryStyle = typer.Option(SummaryStyle.rich, "--style", "-s",
+                                       help="rich, torchsummary (1.5.1, byte for byte) or torchinfo (1.8 layout)."),
+    depth: int = typer.Option(3, "--depth", "-d", min=0, help="Deepest module level shown (rich, torchinfo)."),
+    fmt: SummaryFormat = typer.Option(SummaryFormat.text, "--format", "-f", help="text (the style) or json."),
+):
+    """Per-module shapes, parameters (each tensor once), MACs, memory and RF columns."""
+    from rfkit import summaries
+
+    loaded = load(model, input_size)
+    report = rfkit.trace(loaded.model, loaded.input_size)
+    report.model_name = loaded.name
+    if fmt == SummaryFormat.json:
+        emit(summaries.summary_json(report))
+    elif style == SummaryStyle.rich:
+        console.print(summaries.rich_summary(report, depth))
+    elif style == SummaryStyle.torchsummary:
+        emit(summaries.torchsummary_text(report))
+    else:
+        emit(summaries.torchinfo_text(report, depth))
 
 
 @app.command()

@@ -20,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from rfkit import rf, rules
+from rfkit import rf, rules, stats
 from rfkit.errors import TraceError
 from rfkit.rf import AxisRF
 from rfkit.rules import OpCall, TensorRF
@@ -66,8 +66,10 @@ class Layer:
     rule: str
     axes: tuple[AxisRow, ...]
     note: str = ""
-    params: int = 0
-    macs: int = 0
+    in_bytes: int = 0
+    out_bytes: int = 0
+    params: int = 0  # parameters of the leaf module this op is (0 for functional ops)
+    macs: int = 0  # multiply-accumulates, filled in by rfkit.stats
 
     def _col(self, column: str) -> tuple:
         return tuple(getattr(a, column) for a in self.axes)
@@ -91,6 +93,7 @@ class ModuleCall:
     kind: str
     depth: int
     order: int  # completion order (torchsummary numbers rows so)
+    start: int  # call order (torchinfo lists rows so)
     is_leaf: bool
     in_shapes: tuple[tuple[int, ...], ...]
     out_shapes: tuple[tuple[int, ...], ...]
@@ -111,6 +114,20 @@ class Report:
     fallback: str | None = None
     warnings: list[str] = field(default_factory=list)
     model: nn.Module | None = field(default=None, repr=False)
+    module_stats: list = field(default_factory=list)  # rfkit.stats.ModuleStats, in call order
+
+    @property
+    def params(self) -> int:
+        """Parameters, each tensor counted once (shared and tied weights too)."""
+        return stats.params(self.model)
+
+    @property
+    def trainable_params(self) -> int:
+        return stats.trainable_params(self.model)
+
+    @property
+    def macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
 
     @property
     def axis_names(self) -> tuple[str, ...]:
@@ -187,6 +204,10 @@ def _op_names(func) -> tuple[str, str]:
     return rule, f"Tensor.{name}" if hasattr(torch.Tensor, name) else name
 
 
+def _nbytes(tensors: list[torch.Tensor]) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
 def _tensors(obj) -> list[torch.Tensor]:
     if isinstance(obj, torch.Tensor):
         return [obj]
@@ -208,6 +229,7 @@ class _Recorder(TorchFunctionMode):
         self.stack: list[tuple[str, nn.Module, int, tuple]] = []
         self.counters: dict[tuple[str, str], int] = {}
         self.calls: dict[str, int] = {}
+        self.started = 0
         self.warnings: list[str] = []
         self.failed_at: str | None = None
 
@@ -250,10 +272,11 @@ class _Recorder(TorchFunctionMode):
         for t, s in zip(outputs, states):
             if s is not None:
                 self.states[id(t)] = (t, s)
-        self._record(display, call, outcome, states[0])
+        self._record(display, call, outcome, states[0], _nbytes([t for t, _, _ in stateful]), _nbytes(outputs))
         return result
 
-    def _record(self, display: str, call: OpCall, outcome: rules.Outcome, out: TensorRF | None):
+    def _record(self, display: str, call: OpCall, outcome: rules.Outcome, out: TensorRF | None, in_bytes: int,
+                out_bytes: int):
         owner = self.stack[-1][0] if self.stack else ""
         key = (owner, display)
         self.counters[key] = self.counters.get(key, 0) + 1
@@ -274,18 +297,20 @@ class _Recorder(TorchFunctionMode):
         self.layers.append(Layer(
             index=len(self.layers), name=name, kind=display, op=display, module=owner,
             in_shape=call.in_shape, out_shape=call.out_shape, in_shapes=tuple(call.in_shapes),
-            rule=outcome.rule, axes=tuple(rows), note=outcome.note))
+            rule=outcome.rule, axes=tuple(rows), note=outcome.note, in_bytes=in_bytes, out_bytes=out_bytes))
 
     def pre_hook(self, path: str):
         def hook(module, inputs):
             n = self.calls[path] = self.calls.get(path, 0) + 1
             name = path if n == 1 else f"{path}#{n}"
-            self.stack.append((name, module, len(self.layers), tuple(tuple(t.shape) for t in _tensors(inputs))))
+            self.stack.append((name, module, len(self.layers), tuple(tuple(t.shape) for t in _tensors(inputs)),
+                               self.started))
+            self.started += 1
         return hook
 
     def post_hook(self):
         def hook(module, inputs, output):
-            name, _, first, in_shapes = self.stack.pop()
+            name, _, first, in_shapes, started = self.stack.pop()
             own = [l for l in self.layers[first:] if l.module == name]
             is_leaf = next(module.children(), None) is None
             if is_leaf and len(own) == 1:
@@ -294,7 +319,7 @@ class _Recorder(TorchFunctionMode):
             state = self.state_of(outs[0]) if outs else None
             self.modules.append(ModuleCall(
                 name=name, kind=type(module).__name__, depth=name.count(".") + 1 if name else 0,
-                order=len(self.modules) + 1, is_leaf=is_leaf, in_shapes=in_shapes,
+                order=len(self.modules) + 1, start=started, is_leaf=is_leaf, in_shapes=in_shapes,
                 out_shapes=tuple(tuple(t.shape) for t in outs),
                 layers=tuple(range(first, len(self.layers))), out_rf=state.axes if state else None))
         return hook
@@ -374,10 +399,10 @@ def _report(recorder: _Recorder, model, x, device, name, output) -> Report:
         dims = states[0].dims
     else:
         merged, dims = (), ()
-    return Report(model_name=name, input_shape=tuple(x.shape), layers=recorder.layers,
+    return stats.annotate(Report(model_name=name, input_shape=tuple(x.shape), layers=recorder.layers,
                   modules=recorder.modules, output=merged, output_dims=dims,
                   output_shape=tuple(outs[0].shape) if (outs := _tensors(output)) else (), device=device.type,
-                  warnings=list(dict.fromkeys(recorder.warnings)), model=model)
+                  warnings=list(dict.fromkeys(recorder.warnings)), model=model))
 
 
 def _input(model: nn.Module, input_size, input, batch_size: int) -> torch.Tensor:

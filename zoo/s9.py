@@ -120,7 +120,8 @@ class UltimusBlock(nn.Module):
                   23: 32.20, 24: 32.57},
     ),
     targets=Targets(text=("train for 24 epochs with OneCycleLR",)),
-    errata=("the summary header and separator lines above the first row are missing",),
+    errata=("the summary header and separator lines above the first row are missing",
+            "the first row 'Conv2d-1' is indented one space less than torchsummary prints (a paste artefact)"),
 ))
 class UltimusNet(nn.Module):
     def __init__(self):
