@@ -99,7 +99,8 @@ def table(
     input_size: Optional[str] = typer.Option(None, "--input-size", "-i", help=SIZE_HELP),
     all_rows: bool = typer.Option(False, "--all", help="Show every traced op, not only those that change RF."),
     fmt: TableFormat = typer.Option(TableFormat.rich, "--format", "-f", help="rich, markdown, json or csv."),
-    device: str = typer.Option("meta", "--device", help="Trace on meta (no compute) or a real device."),
+    device: str = typer.Option("auto", "--device",
+                               help="meta (no compute, no weight copies), cpu, cuda, or auto (the faster)."),
 ):
     """Print the RF/jump table (n_in, k, s, p, n_out, r_in, j_in, r_out, j_out) per spatial axis."""
     loaded = load(model, input_size)

@@ -42,14 +42,20 @@ class AxisRF:
 
     @property
     def lo(self) -> Number:
-        return self.start - Fraction(self.r - 1, 2)
+        return self.start - _half(self.r - 1)
 
     @property
     def hi(self) -> Number:
-        return self.start + Fraction(self.r - 1, 2)
+        return self.start + _half(self.r - 1)
+
+
+def _half(x: Number) -> Number:
+    return x // 2 if isinstance(x, int) and x % 2 == 0 else Fraction(x, 2)
 
 
 def _clean(x: Number) -> Number:
+    if isinstance(x, int):
+        return x
     x = Fraction(x)
     return int(x) if x.denominator == 1 else x
 
@@ -60,10 +66,11 @@ def kernel(a: AxisRF, k: int, s: Number, p: Number, d: int, n_out: int) -> AxisR
         return replace(a, n=n_out)
     k_eff = d * (k - 1) + 1
     grow = (k_eff - 1) * a.j
+    half = _half(k_eff - 1)
     return AxisRF(
         r=_clean(a.r + grow),
         j=_clean(a.j * s),
-        start=_clean(a.start + (Fraction(k_eff - 1, 2) - p) * a.j),
+        start=_clean(a.start + (half - p) * a.j),
         n=n_out,
         r_min=_clean(a.r_min + grow) if a.r_min is not None else None,
         exact=a.exact,
@@ -190,7 +197,7 @@ def union(axes: list[AxisRF], n_out: int) -> Merge:
         AxisRF(
             r=_clean(hi - lo + 1),
             j=_clean(max(jumps)),
-            start=_clean((lo + hi) / 2),
+            start=_clean(_half(lo + hi)),
             n=n_out,
             r_min=_clean(min(max(mins), hi - lo + 1)) if len(mins) == len(axes) else None,
             exact=all(a.exact for a in axes),

@@ -60,11 +60,17 @@ class Kernel:
 @dataclass
 class OpCall:
     name: str
-    args: dict
+    func: Callable
+    positional: tuple  # the raw arguments, for varargs methods such as x.permute(0, 2, 1)
+    keywords: dict
     inputs: list  # [(tensor, TensorRF, position among the tensor arguments)] for inputs with RF state
     in_shapes: list[tuple[int, ...]]  # shapes of every tensor argument, in order
     out_shapes: list[tuple[int, ...]]
-    positional: tuple = ()  # the raw positional arguments, for varargs methods such as x.permute(0, 2, 1)
+
+    @functools.cached_property
+    def args(self) -> dict:
+        """Arguments bound to the op's parameter names (bound on first use: most rules never ask)."""
+        return bind(self.func, self.positional, self.keywords)
 
     @property
     def state(self) -> TensorRF:
@@ -650,6 +656,8 @@ def fallback(call: OpCall) -> Outcome:
     """Ops without a rule: elementwise when no spatial size changes (broadcasting
     allowed, as in squeeze-excitation's `x * scale`), else unknown."""
     out = call.out_shape
+    if len(call.inputs) == 1 and call.in_shape == out:
+        return _one(call, call.state, POINTWISE)
     for t, s, _ in call.inputs:
         aligned = _align(s, len(t.shape), len(out))
         for i, d in enumerate(aligned.dims):

@@ -65,32 +65,38 @@ class ModuleStats:
 
 
 def annotate(report: Report) -> Report:
-    """Fill in per-layer MACs and params, and the report's totals."""
-    model = report.model
+    """Fill in per-layer MACs (cheap, done at every trace)."""
     for layer in report.layers:
         layer.macs = op_macs(_base(layer), layer.in_shapes, (layer.out_shape,))
+    return report
+
+
+def module_rows(report: Report) -> list[ModuleStats]:
+    """One row per module call, in call order; a parameter tensor is counted at its first module."""
+    model = report.model
+    own_by_name = {name: list(m.parameters(recurse=False)) for name, m in model.named_modules()}
+    subtree: dict[str, dict[int, int]] = {}
+    for name, own in own_by_name.items():
+        parts = name.split(".") if name else []
+        for depth in range(len(parts) + 1):
+            bucket = subtree.setdefault(".".join(parts[:depth]), {})
+            bucket.update((id(p), p.numel()) for p in own)
     seen: set[int] = set()
     rows = []
     for call in sorted(report.modules, key=lambda c: c.start):
-        module = _module(model, call.name)
-        own = list(module.parameters(recurse=False))
+        path = call.name.split("#")[0]
+        own = own_by_name.get(path, [])
         new = [p for p in own if id(p) not in seen]
         seen.update(id(p) for p in new)
-        subtree = {id(p): p for p in module.parameters()}.values()
         rows.append(ModuleStats(
             call=call,
             params=sum(p.numel() for p in new),
             shared=sum(p.numel() for p in own) - sum(p.numel() for p in new),
             trainable=sum(p.numel() for p in new if p.requires_grad),
-            total_params=sum(p.numel() for p in subtree),
+            total_params=sum(subtree.get(path, {}).values()),
             macs=sum(report.layers[i].macs for i in call.layers),
         ))
-        if call.is_leaf and len(call.layers) >= 1:
-            for i in call.layers:
-                if report.layers[i].name == call.name:
-                    report.layers[i].params = sum(p.numel() for p in own)
-    report.module_stats = rows
-    return report
+    return rows
 
 
 def unique_params(model: nn.Module) -> list:

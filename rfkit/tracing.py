@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import math
 import re
 from dataclasses import dataclass, field
@@ -26,6 +27,20 @@ from rfkit.rf import AxisRF
 from rfkit.rules import OpCall, TensorRF
 
 AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+# Shape-preserving ops whose meta kernels are slow Python decompositions (batch_norm is
+# 60% of a ResNet-50 trace): on meta their output is just an uninitialised tensor like the input.
+_META_SHORTCUT = {"batch_norm", "instance_norm", "group_norm", "layer_norm", "dropout", "dropout2d", "dropout3d",
+                  "alpha_dropout", "feature_alpha_dropout", "relu", "relu6", "gelu", "silu", "sigmoid", "tanh",
+                  "hardswish", "hardsigmoid", "leaky_relu", "elu", "selu", "celu", "mish", "softplus", "hardtanh"}
+# Queries that return no tensor: answered before any bookkeeping.
+_METADATA = frozenset({
+    torch.Tensor.dim, torch.Tensor.size, torch.Tensor.numel, torch.Tensor.__len__,
+    torch.Tensor.is_floating_point, torch.Tensor.is_complex, torch.Tensor.element_size,
+    torch.Tensor.shape.__get__, torch.Tensor.dtype.__get__, torch.Tensor.device.__get__,
+    torch.Tensor.ndim.__get__, torch.Tensor.is_nested.__get__, torch.Tensor.requires_grad.__get__,
+    torch.Tensor.grad_fn.__get__, torch.Tensor.is_cuda.__get__, torch.Tensor.layout.__get__,
+})
+_BROADCASTING = {"add", "sub", "mul", "div", "maximum", "minimum"}
 _ARITH = {"add", "sub", "mul", "truediv", "floordiv", "div", "pow", "and", "or", "xor", "mod", "matmul"}
 _SHAPE_ERROR = re.compile(r"shape|size mismatch|Expected .*(size|dim|channels)|cannot be multiplied|"
                           r"Given groups|too small|must match|invalid for input of size|out of range", re.I)
@@ -114,7 +129,11 @@ class Report:
     fallback: str | None = None
     warnings: list[str] = field(default_factory=list)
     model: nn.Module | None = field(default=None, repr=False)
-    module_stats: list = field(default_factory=list)  # rfkit.stats.ModuleStats, in call order
+
+    @functools.cached_property
+    def module_stats(self) -> list:
+        """rfkit.stats.ModuleStats per module call, in call order (computed on first use)."""
+        return stats.module_rows(self)
 
     @property
     def params(self) -> int:
@@ -212,9 +231,15 @@ def _tensors(obj) -> list[torch.Tensor]:
     if isinstance(obj, torch.Tensor):
         return [obj]
     if isinstance(obj, (list, tuple)):
-        return [t for item in obj for t in _tensors(item)]
+        out = []
+        for item in obj:
+            if isinstance(item, torch.Tensor):
+                out.append(item)
+            elif isinstance(item, (list, tuple, dict)):
+                out.extend(_tensors(item))
+        return out
     if isinstance(obj, dict):
-        return [t for item in obj.values() for t in _tensors(item)]
+        return _tensors(list(obj.values()))
     return []
 
 
@@ -230,6 +255,7 @@ class _Recorder(TorchFunctionMode):
         self.counters: dict[tuple[str, str], int] = {}
         self.calls: dict[str, int] = {}
         self.started = 0
+        self.paths: dict[int, tuple[str, bool]] = {}
         self.warnings: list[str] = []
         self.failed_at: str | None = None
 
@@ -238,19 +264,35 @@ class _Recorder(TorchFunctionMode):
         dims = tuple(range(x.dim() - spatial, x.dim()))
         self.states[id(x)] = (x, TensorRF(axes, dims, (False,) * spatial))
 
+    def _touches_state(self, args: tuple) -> bool:
+        """Fast check, before any bookkeeping: does an argument (or list item) carry RF state?"""
+        states = self.states
+        for a in args:
+            if isinstance(a, torch.Tensor):
+                if id(a) in states:
+                    return True
+            elif isinstance(a, (list, tuple)):
+                if any(isinstance(b, torch.Tensor) and id(b) in states for b in a):
+                    return True
+        return False
+
     def state_of(self, t: torch.Tensor) -> TensorRF | None:
         entry = self.states.get(id(t))
         return entry[1] if entry is not None and entry[0] is t else None
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        arg_tensors = _tensors(args) + _tensors(kwargs)
+        if func in _METADATA or not self._touches_state(args) and not (kwargs and self._touches_state(tuple(kwargs.values()))):
+            return func(*args, **kwargs)
+        arg_tensors = _tensors(args) + _tensors(kwargs) if kwargs else _tensors(args)
         stateful = [(t, s, pos) for pos, t in enumerate(arg_tensors) if (s := self.state_of(t)) is not None]
         if not stateful:
             return func(*args, **kwargs)
         rule_name, display = _op_names(func)
         try:
-            result = func(*args, **kwargs)
+            result = self._shortcut(rule_name, display, args, kwargs)
+            if result is None:
+                result = func(*args, **kwargs)
         except Exception:
             owner = self.stack[-1][0] if self.stack else ""
             shapes = ", ".join(str(tuple(t.shape)) for t in arg_tensors)
@@ -261,8 +303,8 @@ class _Recorder(TorchFunctionMode):
             if outputs:
                 self.states[id(outputs[0])] = (outputs[0], stateful[0][1])
             return result
-        call = OpCall(rule_name, rules.bind(func, args, kwargs), stateful,
-                      [tuple(t.shape) for t in arg_tensors], [tuple(t.shape) for t in outputs], args)
+        call = OpCall(rule_name, func, args, kwargs, stateful,
+                      [tuple(t.shape) for t in arg_tensors], [tuple(t.shape) for t in outputs])
         try:
             outcome = rules.rule_for(rule_name)(call)
         except Exception as exc:  # a rule that cannot read these arguments must not break the trace
@@ -274,6 +316,27 @@ class _Recorder(TorchFunctionMode):
                 self.states[id(t)] = (t, s)
         self._record(display, call, outcome, states[0], _nbytes([t for t, _, _ in stateful]), _nbytes(outputs))
         return result
+
+    @staticmethod
+    def _shortcut(rule_name: str, display: str, args: tuple, kwargs: dict) -> torch.Tensor | None:
+        """The output of a shape-preserving or broadcasting op on meta, without its (slow) meta kernel."""
+        x = args[0] if args else kwargs.get("input")
+        if not isinstance(x, torch.Tensor) or x.device.type != "meta":
+            return None
+        in_place = display.endswith("_") or kwargs.get("inplace") is True
+        if rule_name in _META_SHORTCUT:
+            return x if in_place else torch.empty_like(x)
+        if rule_name == "linear" and len(args) >= 2 and isinstance(args[1], torch.Tensor) and not kwargs:
+            return torch.empty((*x.shape[:-1], args[1].shape[0]), dtype=x.dtype, device="meta")
+        if rule_name in _BROADCASTING and len(args) == 2 and not kwargs:
+            other = args[1]
+            if isinstance(other, torch.Tensor) and other.device.type != "meta":
+                return None
+            shape = torch.broadcast_shapes(x.shape, other.shape) if isinstance(other, torch.Tensor) else x.shape
+            if in_place:
+                return x if shape == x.shape else None
+            return torch.empty(shape, dtype=torch.result_type(x, other), device="meta")
+        return None
 
     def _record(self, display: str, call: OpCall, outcome: rules.Outcome, out: TensorRF | None, in_bytes: int,
                 out_bytes: int):
@@ -294,40 +357,51 @@ class _Recorder(TorchFunctionMode):
                 start=b.start, r_min=b.r_min, exact=b.exact))
         if outcome.rule == rules.UNKNOWN or outcome.note:
             self.warnings.append(f"{name}: {outcome.note or 'unknown RF'}")
+        if self.stack:
+            self.stack[-1][5].append(len(self.layers))
         self.layers.append(Layer(
             index=len(self.layers), name=name, kind=display, op=display, module=owner,
             in_shape=call.in_shape, out_shape=call.out_shape, in_shapes=tuple(call.in_shapes),
             rule=outcome.rule, axes=tuple(rows), note=outcome.note, in_bytes=in_bytes, out_bytes=out_bytes))
 
-    def pre_hook(self, path: str):
-        def hook(module, inputs):
-            n = self.calls[path] = self.calls.get(path, 0) + 1
-            name = path if n == 1 else f"{path}#{n}"
-            self.stack.append((name, module, len(self.layers), tuple(tuple(t.shape) for t in _tensors(inputs)),
-                               self.started))
-            self.started += 1
-        return hook
+    def watch(self, model: nn.Module):
+        """Name every module of `model`; the global hooks ignore modules outside it."""
+        self.paths = {id(m): (path, next(m.children(), None) is None) for path, m in model.named_modules()}
 
-    def post_hook(self):
-        def hook(module, inputs, output):
-            name, _, first, in_shapes, started = self.stack.pop()
-            own = [l for l in self.layers[first:] if l.module == name]
-            is_leaf = next(module.children(), None) is None
-            if is_leaf and len(own) == 1:
-                own[0].name, own[0].kind = name, type(module).__name__
-            outs = _tensors(output)
-            state = self.state_of(outs[0]) if outs else None
-            self.modules.append(ModuleCall(
-                name=name, kind=type(module).__name__, depth=name.count(".") + 1 if name else 0,
-                order=len(self.modules) + 1, start=started, is_leaf=is_leaf, in_shapes=in_shapes,
-                out_shapes=tuple(tuple(t.shape) for t in outs),
-                layers=tuple(range(first, len(self.layers))), out_rf=state.axes if state else None))
-        return hook
+    def on_pre(self, module, inputs):
+        known = self.paths.get(id(module))
+        if known is None:
+            return
+        path = known[0]
+        n = self.calls[path] = self.calls.get(path, 0) + 1
+        name = path if n == 1 else f"{path}#{n}"
+        self.stack.append((name, module, len(self.layers), tuple(tuple(t.shape) for t in _tensors(inputs)),
+                           self.started, []))
+        self.started += 1
+
+    def on_post(self, module, inputs, output):
+        known = self.paths.get(id(module))
+        if known is None:
+            return
+        is_leaf = known[1]
+        name, _, first, in_shapes, started, own = self.stack.pop()
+        if is_leaf and len(own) == 1:
+            layer = self.layers[own[0]]
+            layer.name, layer.kind = name, type(module).__name__
+            layer.params = sum(p.numel() for p in module.parameters(recurse=False))
+        outs = _tensors(output)
+        state = self.state_of(outs[0]) if outs else None
+        self.modules.append(ModuleCall(
+            name=name, kind=type(module).__name__, depth=name.count(".") + 1 if name else 0,
+            order=len(self.modules) + 1, start=started, is_leaf=is_leaf, in_shapes=in_shapes,
+            out_shapes=tuple(tuple(t.shape) for t in outs),
+            layers=tuple(range(first, len(self.layers))), out_rf=state.axes if state else None))
 
 
 @contextlib.contextmanager
 def _preserved(model: nn.Module):
-    """Eval mode and hooks for the trace; every module's flag restored and hooks removed after."""
+    """Eval mode and (global, temporary) hooks for the trace; every module's flag restored and
+    the hooks removed after, also when the forward raises."""
     modes = [(m, m.training) for m in model.modules()]
     handles = []
     try:
@@ -341,16 +415,13 @@ def _preserved(model: nn.Module):
 
 
 def _model_dtype(model: nn.Module) -> torch.dtype:
-    for t in list(model.parameters()) + list(model.buffers()):
-        if t.is_floating_point():
-            return t.dtype
-    return torch.get_default_dtype()
+    t = next((t for t in itertools.chain(model.parameters(), model.buffers()) if t.is_floating_point()), None)
+    return t.dtype if t is not None else torch.get_default_dtype()
 
 
 def _model_device(model: nn.Module) -> torch.device:
-    for t in list(model.parameters()) + list(model.buffers()):
-        return t.device
-    return torch.device("cpu")
+    t = next(itertools.chain(model.parameters(), model.buffers()), None)
+    return t.device if t is not None else torch.device("cpu")
 
 
 def _stand_ins(model: nn.Module, device: torch.device) -> dict[str, torch.Tensor]:
@@ -363,18 +434,20 @@ def _stand_ins(model: nn.Module, device: torch.device) -> dict[str, torch.Tensor
 
 def _run(model: nn.Module, x: torch.Tensor, device: torch.device, spatial: int, name: str) -> Report:
     recorder = _Recorder()
+    recorder.watch(model)
+    direct = _model_device(model) == device
+    stand_ins = None if direct else _stand_ins(model, device)
+    x = x.to(device) if x.device != device else x
     with _preserved(model) as handles:
-        for path, module in model.named_modules():
-            handles.append(module.register_forward_pre_hook(recorder.pre_hook(path)))
-            handles.append(module.register_forward_hook(recorder.post_hook()))
-        x = x.to(device) if x.device != device else x
+        handles.append(nn.modules.module.register_module_forward_pre_hook(recorder.on_pre))
+        handles.append(nn.modules.module.register_module_forward_hook(recorder.on_post))
         recorder.seed(x, spatial)
         try:
             with torch.no_grad(), recorder:
-                if _model_device(model) == device:
+                if direct:
                     output = model(x)
                 else:
-                    output = torch.func.functional_call(model, _stand_ins(model, device), (x,), strict=False)
+                    output = torch.func.functional_call(model, stand_ins, (x,), strict=False)
         except Exception as exc:
             partial = _report(recorder, model, x, device, name, output=None)
             where = recorder.failed_at or (recorder.stack[-1][0] if recorder.stack else name)
@@ -416,28 +489,44 @@ def _input(model: nn.Module, input_size, input, batch_size: int) -> torch.Tensor
     return torch.zeros((batch_size, *size), dtype=_model_dtype(model), device="meta")
 
 
-def trace(model: nn.Module, input_size=None, *, input: torch.Tensor | None = None, device: str = "meta",
+# device="auto" runs a real CPU pass below this many (input elements x parameters): there the
+# CPU kernels beat meta's per-op Python (benchmarks/analysis.py measures both sides).
+AUTO_CPU_LIMIT = 10**9
+
+
+def _auto_device(model: nn.Module, x: torch.Tensor) -> str:
+    """CPU for small passes whose weights already live on the CPU (no copy), else meta."""
+    if _model_device(model).type != "cpu" or x.device.type not in ("cpu", "meta"):
+        return "meta"
+    cost = x.numel() * sum(p.numel() for p in model.parameters())
+    return "cpu" if cost <= AUTO_CPU_LIMIT else "meta"
+
+
+def trace(model: nn.Module, input_size=None, *, input: torch.Tensor | None = None, device: str = "auto",
           batch_size: int = 1, spatial: int | None = None) -> Report:
     """Trace `model` on an input of `input_size` (C, H, W) (or the tensor `input`).
 
-    `spatial` is the number of trailing spatial dims (default: all dims after
-    batch and channel). On `meta`, an op with no meta kernel makes the trace
-    fall back to a real CPU pass, said in `Report.fallback`.
+    `device`: "meta" (no arithmetic, no weight copies), a real device, or
+    "auto": meta, except a real CPU pass where that is faster (tiny tensors,
+    weights already on the CPU). `spatial` is the number of trailing spatial
+    dims (default: all dims after batch and channel). On meta, an op with no
+    meta kernel makes the trace fall back to a real CPU pass, said in
+    `Report.fallback`. Every path gives the same report.
     """
     if not isinstance(model, nn.Module):
         raise TraceError(f"expected an nn.Module, got {type(model).__name__}")
     x = _input(model, input_size, input, batch_size)
     spatial = max(x.dim() - 2, 0) if spatial is None else spatial
     name = type(model).__name__
-    target = torch.device(device)
+    target = torch.device(_auto_device(model, x) if device == "auto" else device)
     if target.type != "meta":
         real = torch.zeros(x.shape, dtype=x.dtype, device=target) if x.device.type == "meta" else x
         return _run(model, real, target, spatial, name)
     try:
         return _run(model, x.to("meta") if x.device.type != "meta" else x, target, spatial, name)
     except TraceError as err:
-        if err.cause is None or _SHAPE_ERROR.search(str(err.cause)):
-            raise
+        if err.cause is None or _SHAPE_ERROR.search(str(err.cause)) or _model_device(model).type == "meta":
+            raise  # a genuine error, or a model on meta that has no weights for a real pass
         reason = str(err)
     real = x if x.device.type != "meta" else torch.zeros(x.shape, dtype=x.dtype)
     report = _run(model, real, torch.device("cpu"), spatial, name)

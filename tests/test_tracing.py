@@ -174,7 +174,7 @@ def test_meta_fallback_to_cpu_is_reported():
             x = self.conv(x)
             return x * 2 if x.sum().item() >= 0 else x
 
-    report = rfkit.trace(DataDependent(), (1, 8, 8))
+    report = rfkit.trace(DataDependent(), (1, 8, 8), device="meta")
     assert report.device == "cpu" and "meta" in report.fallback
     assert report.rf == (3, 3)
 
@@ -237,3 +237,28 @@ def test_layer_lookup_and_columns():
     assert layer.in_shape == (1, 8, 24, 24) and layer.out_shape == (1, 8, 12, 12)
     with pytest.raises(KeyError):
         report.layer("nope")
+
+
+@pytest.mark.parametrize("name", ["MnistNet_2", "S5Net", "UltimusNet"])
+def test_meta_cpu_and_auto_give_the_same_report(name):
+    import zoo
+    from rfkit import render
+
+    model = zoo.create(name)
+    size = zoo.card(name).input_size
+    reports = [rfkit.trace(model, size, device=d) for d in ("meta", "cpu", "auto")]
+    assert [r.device for r in reports[:2]] == ["meta", "cpu"]
+    tables = {render.rf_json(r, all_rows=True).replace(f'"device": "{r.device}"', "") for r in reports}
+    assert len(tables) == 1
+    assert len({(r.params, r.macs) for r in reports}) == 1
+
+
+def test_auto_picks_cpu_for_tiny_passes_and_meta_for_large():
+    import torchvision
+    from zoo import MnistNet_3
+
+    assert rfkit.trace(MnistNet_3(), (1, 28, 28)).device == "cpu"
+    assert rfkit.trace(torchvision.models.resnet18(), (3, 224, 224)).device == "meta"
+    with torch.device("meta"):
+        on_meta = MnistNet_3()
+    assert rfkit.trace(on_meta, (1, 28, 28)).device == "meta"
