@@ -7,6 +7,7 @@ import functools
 import os
 import sys
 from enum import Enum
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -162,6 +163,104 @@ def verify(
         raise fail("traced and measured receptive fields differ", 1)
 
 
+def _rf_option(text: Optional[str]):
+    """'28' -> 28 (every axis); '28,32' -> (28, 32)."""
+    if text is None:
+        return None
+    try:
+        values = tuple(int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        raise RfkitError(f"--min-rf {text!r} is not an integer or a per-axis list like 28,32") from None
+    return values[0] if len(values) == 1 else values
+
+
+@app.command()
+@guarded
+def check(
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    input_size: Optional[str] = typer.Option(None, "--input-size", "-i", help=SIZE_HELP),
+    max_params: Optional[int] = typer.Option(None, help="Most parameters (each tensor once)."),
+    max_trainable_params: Optional[int] = typer.Option(None, help="Most trainable parameters."),
+    max_macs: Optional[int] = typer.Option(None, help="Most multiply-accumulates per forward pass."),
+    max_activation_mb: Optional[float] = typer.Option(None, help="Most training activation memory, MiB."),
+    min_rf: Optional[str] = typer.Option(None, help="Least RF: 28 (every axis) or 28,32 (per axis)."),
+    rf_layer: Optional[str] = typer.Option(None, help="Layer where --min-rf is measured (default: output)."),
+    min_coverage: Optional[float] = typer.Option(None, help="Least share of the input the RF covers "
+                                                            "entering the first global op (0-1)."),
+    max_overshoot: Optional[int] = typer.Option(None, help="Most kernel layers whose input RF already "
+                                                           "exceeds the input."),
+    max_depth: Optional[int] = typer.Option(None, help="Most conv/linear/attention layers."),
+    budget_file: Optional[Path] = typer.Option(None, "--budget", help="TOML file of limits."),
+    fmt: SummaryFormat = typer.Option(SummaryFormat.text, "--format", "-f", help="text or json."),
+):
+    """Check a budget: card targets, then [tool.rfkit] in pyproject.toml, then --budget, then flags.
+
+    Exit code 0 when every check passes, 1 when any fails.
+    """
+    from rfkit import budget as budgets
+
+    loaded = load(model, input_size)
+    report = rfkit.trace(loaded.model, loaded.input_size)
+    report.model_name = loaded.name
+    names = [model, loaded.name, type(loaded.model).__name__, f"zoo.{loaded.name}"]
+    limits = budgets.resolve(names, loaded.card, Path("pyproject.toml"), budget_file, max_params=max_params,
+                             max_trainable_params=max_trainable_params, max_macs=max_macs,
+                             max_activation_mb=max_activation_mb, min_rf=_rf_option(min_rf), rf_layer=rf_layer,
+                             min_coverage=min_coverage, max_overshoot=max_overshoot, max_depth=max_depth)
+    if not limits.active or set(limits.active) == {"rf_layer"}:
+        raise RfkitError(f"no budget for {model}: give limits (--max-params 8000, --min-rf 28, ...), "
+                         f"--budget FILE.toml or [tool.rfkit.budgets.\"{model}\"] in pyproject.toml")
+    checks = budgets.evaluate(report, limits)
+    if fmt == SummaryFormat.json:
+        emit(render.checks_json(loaded.name, checks))
+    else:
+        console.print(render.checks_table(loaded.name, checks))
+    if not budgets.passed(checks):
+        raise typer.Exit(1)
+
+
+@app.command()
+@guarded
+def audit(
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    input_size: Optional[str] = typer.Option(None, "--input-size", "-i", help=SIZE_HELP),
+    doc: Optional[Path] = typer.Option(None, "--doc", help="README or markdown file to audit (default: "
+                                                          "the zoo card's documented tables)."),
+    section: Optional[str] = typer.Option(None, "--section", help="Only the markdown section whose heading "
+                                                                  "names this (default: the model's name)."),
+    fmt: SummaryFormat = typer.Option(SummaryFormat.text, "--format", "-f", help="text or json."),
+):
+    """List every discrepancy between documented tables and the traced model (exit 1 if any)."""
+    from rfkit import audit as audits
+
+    loaded = load(model, input_size)
+    report = rfkit.trace(loaded.model, loaded.input_size)
+    report.model_name = loaded.name
+    if doc is not None:
+        try:
+            text = doc.read_text()
+        except OSError as exc:
+            raise RfkitError(f"cannot read --doc {doc}: {exc.strerror}") from None
+        name = section or loaded.name
+        try:
+            text = audits.section(text, name)
+        except KeyError:
+            if section:
+                raise RfkitError(f"{doc} has no heading mentioning {section!r}") from None
+        documented = audits.from_text(text)
+    elif loaded.card is not None:
+        documented = audits.from_card(loaded.card)
+    else:
+        raise RfkitError(f"{model} is not a zoo network: pass --doc README.md")
+    found = audits.audit(documented, report)
+    if fmt == SummaryFormat.json:
+        emit(render.audit_json(loaded.name, found))
+    else:
+        console.print(render.audit_table(loaded.name, found))
+    if found:
+        raise typer.Exit(1)
+
+
 @app.command("zoo")
 @guarded
 def zoo_list():
@@ -169,9 +268,11 @@ def zoo_list():
     import zoo
 
     t = Table(title="rfkit zoo: networks documented in the course seeds", header_style="bold cyan")
+    from rfkit import budget as budgets
+
     for col, just in (("name", "left"), ("seed", "left"), ("input", "left"), ("dataset", "left"),
                       ("params (doc)", "right"), ("params (model)", "right"), ("", "center"),
-                      ("best test acc (doc)", "right")):
+                      ("best test acc (doc)", "right"), ("budget (documented)", "left")):
         t.add_column(col, justify=just)
     for name in zoo.names():
         card = zoo.card(name)
@@ -180,8 +281,15 @@ def zoo_list():
         ok = "[green]=[/]" if counted == card.params else "[red]![/]"
         r = card.results
         acc = f"{r.best_test_acc:.2f}% (epoch {r.best_test_epoch})" if r.best_test_acc is not None else "-"
-        t.add_row(f"zoo.{name}", card.seed, "x".join(map(str, card.input_size)), card.dataset,
-                  f"{card.params:,}", f"{counted:,}", ok, acc)
+        limits = budgets.resolve([f"zoo.{name}", name], card)
+        if limits.active:
+            checks = budgets.evaluate(rfkit.trace(model, card.input_size), limits)
+            status = ", ".join(f"{c.name} {c.limit}" for c in checks)
+            status = f"[green]pass[/] ({status})" if budgets.passed(checks) else f"[red]FAIL[/] ({status})"
+        else:
+            status = "[dim]none documented[/]"
+        t.add_row(f"zoo.{name}", card.seed[:3], "x".join(map(str, card.input_size)), card.dataset,
+                  f"{card.params:,}", f"{counted:,}", ok, acc, status)
     console.print(t)
 
 

@@ -58,13 +58,17 @@ def parse_rf_table(text: str) -> tuple[RFRow, ...]:
 
 
 def parse_arch_table(text: str) -> tuple[ArchRow, ...]:
-    """Markdown rows of INPUT | KERNEL | OUTPUT, header and rule lines skipped."""
-    rows = []
+    """Rows of markdown tables headed INPUT | KERNEL | OUTPUT (other tables are skipped)."""
+    rows, inside = [], False
     for line in text.splitlines():
         if not line.strip().startswith("|"):
+            inside = False
             continue
         cells = _cells(line)
-        if cells[0].upper() == "INPUT" or set("".join(cells)) <= set("-: "):
+        if cells[0].upper() == "INPUT" and any(c.upper() == "KERNEL" for c in cells):
+            inside = True
+            continue
+        if not inside or set("".join(cells)) <= set("-: "):
             continue
         cells += [""] * (3 - len(cells))
         rows.append(ArchRow(*cells[:3]))

@@ -177,3 +177,36 @@ def _int(v: float):
 
 def _interval(iv) -> str:
     return "-" if iv is None else f"[{_int(iv[0])}, {_int(iv[1])}]"
+
+
+def checks_table(name: str, checks) -> Table:
+    t = Table(title=f"Budget of {name}", box=box.SIMPLE_HEAVY, header_style="bold cyan")
+    for col, just in (("check", "left"), ("measured", "right"), ("limit", "right"), ("", "center"),
+                      ("hint", "left")):
+        t.add_column(col, justify=just, overflow="fold")
+    for c in checks:
+        t.add_row(c.name, c.measured, c.limit, "[green]pass[/]" if c.passed else "[bold red]FAIL[/]", c.hint)
+    return t
+
+
+def checks_json(name: str, checks) -> str:
+    return json.dumps({"schema": "rfkit.check/1", "model": name, "passed": all(c.passed for c in checks),
+                       "checks": [{"name": c.name, "measured": c.measured, "limit": c.limit, "passed": c.passed,
+                                   "hint": c.hint} for c in checks]}, indent=2) + "\n"
+
+
+def audit_table(name: str, found) -> Table:
+    t = Table(title=f"Documentation audit of {name}: {len(found)} discrepanc{'y' if len(found) == 1 else 'ies'}",
+              box=box.SIMPLE_HEAVY, header_style="bold cyan")
+    for col in ("table", "row", "documented", "traced", "what"):
+        t.add_column(col, overflow="fold")
+    for d in found:
+        t.add_row(d.table, "-" if d.row is None else str(d.row), d.documented, d.traced, d.message)
+    return t
+
+
+def audit_json(name: str, found) -> str:
+    return json.dumps({"schema": "rfkit.audit/1", "model": name,
+                       "discrepancies": [{"table": d.table, "row": d.row, "documented": d.documented,
+                                          "traced": d.traced, "message": d.message} for d in found]},
+                      indent=2) + "\n"

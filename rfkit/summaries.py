@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 
 import torch.nn as nn
 from rich import box
@@ -37,10 +38,18 @@ def _rows(report: Report) -> list[ModuleStats]:
     return [r for r in report.module_stats if r.call.name]
 
 
-def torchsummary_text(report: Report) -> str:
-    """What `torchsummary.summary(model, input_size)` prints for this model."""
-    lines = [_DASHES, "{:>20}  {:>25} {:>15}".format("Layer (type)", "Output Shape", "Param #"), _EQUALS]
-    total = trainable = total_output = 0
+@dataclass(frozen=True)
+class TorchsummaryRow:
+    key: str  # "Conv2d-1"
+    shape: list  # batch as -1; a list of shapes for tuple outputs
+    params: int  # weight + bias of the module, as torchsummary counts
+    trainable: bool  # torchsummary asks the weight alone
+    elements: int  # what torchsummary adds to its output total
+
+
+def torchsummary_rows(report: Report) -> list[TorchsummaryRow]:
+    """torchsummary's rows: every module but Sequential/ModuleList/the model, in completion order."""
+    rows = []
     hooked = [r for r in sorted(_rows(report), key=lambda r: r.call.order)
               if not isinstance(_module(report, r), (nn.Sequential, nn.ModuleList))]
     for idx, row in enumerate(hooked, start=1):
@@ -49,13 +58,22 @@ def torchsummary_text(report: Report) -> str:
         shape = shapes[0] if len(shapes) == 1 else shapes
         weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
         nb = sum(t.numel() for t in (weight, bias) if hasattr(t, "size"))
-        if hasattr(weight, "size") and weight.requires_grad:  # torchsummary asks the weight alone
-            trainable += nb
-        total += nb
-        total_output += math.prod(shape) if len(shapes) == 1 else 0
-        lines.append("{:>20}  {:>25} {:>15}".format(f"{row.call.kind}-{idx}", str(shape), f"{nb:,}"))
+        trainable = hasattr(weight, "size") and weight.requires_grad
+        rows.append(TorchsummaryRow(f"{row.call.kind}-{idx}", shape, nb, trainable,
+                                    math.prod(shape) if len(shapes) == 1 else 0))
+    return rows
+
+
+def torchsummary_text(report: Report) -> str:
+    """What `torchsummary.summary(model, input_size)` prints for this model."""
+    lines = [_DASHES, "{:>20}  {:>25} {:>15}".format("Layer (type)", "Output Shape", "Param #"), _EQUALS]
+    rows = torchsummary_rows(report)
+    for row in rows:
+        lines.append("{:>20}  {:>25} {:>15}".format(row.key, str(row.shape), f"{row.params:,}"))
+    total = sum(r.params for r in rows)
+    trainable = sum(r.params for r in rows if r.trainable)
     input_mb = abs(math.prod(report.input_shape[1:]) * -1 * 4.0 / 1024 ** 2)
-    output_mb = abs(2.0 * total_output * 4.0 / 1024 ** 2)
+    output_mb = abs(2.0 * sum(r.elements for r in rows) * 4.0 / 1024 ** 2)
     params_mb = abs(total * 4.0 / 1024 ** 2)
     lines += [
         _EQUALS,
@@ -93,17 +111,42 @@ def _units(num: float) -> str:
     return f"({unit}): {shown}"
 
 
-def torchinfo_text(report: Report, depth: int = 3) -> str:
-    """torchinfo.summary's default table: Layer (type:depth-idx), Output Shape, Param #."""
-    rows = _rows(report)
+@dataclass(frozen=True)
+class TorchinfoRow:
+    title: str  # "Conv2d: 2-1"
+    depth: int
+    shape: tuple[int, ...]
+    params: int | None  # None where torchinfo prints "--"
+    subtree_params: int  # shown instead for a container at the depth limit
+    trainable: bool
+    macs: int  # torchinfo's mult-adds convention (leaves only)
+    output_bytes: int  # torchinfo's forward/backward share: 2 x output bytes of leaves with params
+
+
+def torchinfo_rows(report: Report) -> list[TorchinfoRow]:
+    """torchinfo's rows (below the root), in call order, depth-idx counted per depth."""
     counters: dict[int, int] = {}
-    entries = []
-    for row in rows:
+    rows = []
+    for row in _rows(report):
         d = row.call.depth
         counters[d] = counters.get(d, 0) + 1
-        entries.append((row, f"{row.call.kind}: {d}-{counters[d]}"))
+        module = _module(report, row)
+        shape = row.call.out_shapes[0] if row.call.out_shapes else ()
+        count = row.params + row.shared
+        leaf = row.call.is_leaf
+        has_params = leaf and any(True for _ in module.parameters())
+        rows.append(TorchinfoRow(
+            f"{row.call.kind}: {d}-{counters[d]}", d, tuple(shape), count if leaf and count else None,
+            row.total_params, bool(row.trainable), _torchinfo_macs(module, shape) if leaf else 0,
+            2 * math.prod(shape) * _element_size(module) if has_params else 0))
+    return rows
+
+
+def torchinfo_text(report: Report, depth: int = 3) -> str:
+    """torchinfo.summary's default table: Layer (type:depth-idx), Output Shape, Param #."""
+    rows = torchinfo_rows(report)
     width = 40
-    longest = max((len(title) + row.call.depth * 5 + 1 for row, title in entries), default=0)
+    longest = max((len(r.title) + r.depth * 5 + 1 for r in rows), default=0)
     if longest >= width:
         width = math.ceil(longest / 5) * 5
     divider = "=" * (width + 2 * 25)
@@ -111,34 +154,25 @@ def torchinfo_text(report: Report, depth: int = 3) -> str:
     def fmt(name: str, shape: str, params: str) -> str:
         return f"{name:<{width}} {shape:<25} {params:<25} ".rstrip()
 
-    out_shape = report.output_shape
     lines = [divider, fmt("Layer (type:depth-idx)", "Output Shape", "Param #"), divider,
-             fmt(report.model_name, str(list(out_shape)), "--")]
-    macs = output_bytes = 0
-    for row, title in entries:
-        module = _module(report, row)
-        shape = row.call.out_shapes[0] if row.call.out_shapes else ()
-        if row.call.is_leaf:
-            macs += _torchinfo_macs(module, shape)
-            own = sum(p.numel() for p in module.parameters())
-            if own:
-                output_bytes += 2 * math.prod(shape) * _element_size(module)
-        if row.call.depth > depth:
+             fmt(report.model_name, str(list(report.output_shape)), "--")]
+    for r in rows:
+        if r.depth > depth:
             continue
-        prefix = "" if row.call.depth == 0 else "├─" if row.call.depth == 1 else "│    " * (row.call.depth - 1) + "└─"
-        count = row.params + row.shared
-        cell = "--" if not (row.call.is_leaf or row.call.depth == depth) or count == 0 else \
-            f"{count:,}" if row.trainable else f"({count:,})"
-        lines.append(fmt(prefix + title, str(list(shape)), cell))
+        prefix = "├─" if r.depth == 1 else "│    " * (r.depth - 1) + "└─"
+        shown = r.params if r.params is not None else r.subtree_params if r.depth == depth else 0
+        cell = f"{shown:,}" if shown and (r.trainable or r.params is None) else f"({shown:,})" if shown else "--"
+        lines.append(fmt(prefix + r.title, str(list(r.shape)), cell))
     total, trainable = stats.params(report.model), stats.trainable_params(report.model)
     input_bytes = math.prod(report.input_shape) * _input_element_size(report)
     param_bytes = stats.param_bytes(report.model)
+    output_bytes = sum(r.output_bytes for r in rows)
     lines += [
         divider,
         f"Total params: {total:,}",
         f"Trainable params: {trainable:,}",
         f"Non-trainable params: {total - trainable:,}",
-        f"Total mult-adds {_units(macs)}",
+        f"Total mult-adds {_units(sum(r.macs for r in rows))}",
         divider,
         f"Input size (MB): {input_bytes / 1e6:0.2f}",
         f"Forward/backward pass size (MB): {output_bytes / 1e6:0.2f}",

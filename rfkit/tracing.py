@@ -46,6 +46,29 @@ _SHAPE_ERROR = re.compile(r"shape|size mismatch|Expected .*(size|dim|channels)|c
                           r"Given groups|too small|must match|invalid for input of size|out of range", re.I)
 
 
+class Measured:
+    """A report's measurement (a tuple per axis or an int) that remembers its report,
+    so that a failed `assert report.rf == (28, 28)` can print the table behind it."""
+
+    report = None
+    what = ""
+
+    @classmethod
+    def of(cls, value, report: "Report", what: str):
+        kind = _MeasuredTuple if isinstance(value, tuple) else _MeasuredInt
+        out = kind(value)
+        out.report, out.what = report, what
+        return out
+
+
+class _MeasuredTuple(Measured, tuple):
+    pass
+
+
+class _MeasuredInt(Measured, int):
+    pass
+
+
 @dataclass(frozen=True)
 class AxisRow:
     """One layer along one spatial axis: the columns of an RF table."""
@@ -138,15 +161,15 @@ class Report:
     @property
     def params(self) -> int:
         """Parameters, each tensor counted once (shared and tied weights too)."""
-        return stats.params(self.model)
+        return Measured.of(stats.params(self.model), self, "params")
 
     @property
     def trainable_params(self) -> int:
-        return stats.trainable_params(self.model)
+        return Measured.of(stats.trainable_params(self.model), self, "trainable params")
 
     @property
     def macs(self) -> int:
-        return sum(layer.macs for layer in self.layers)
+        return Measured.of(sum(layer.macs for layer in self.layers), self, "MACs")
 
     @property
     def axis_names(self) -> tuple[str, ...]:
@@ -154,15 +177,15 @@ class Report:
 
     @property
     def rf(self) -> tuple:
-        return tuple(a.r for a in self.output)
+        return Measured.of(tuple(a.r for a in self.output), self, "RF")
 
     @property
     def jump(self) -> tuple:
-        return tuple(a.j for a in self.output)
+        return Measured.of(tuple(a.j for a in self.output), self, "jump")
 
     @property
     def start(self) -> tuple:
-        return tuple(a.start for a in self.output)
+        return Measured.of(tuple(a.start for a in self.output), self, "start")
 
     @property
     def spatial_size(self) -> tuple[int, ...]:

@@ -21,3 +21,5 @@ def data_dir() -> Path:
     if path is None:
         pytest.skip("real data not found: set RFKIT_TEST_DATA or provide ../shared/data")
     return path
+
+pytest_plugins = ["pytester"]

@@ -77,10 +77,11 @@ def test_torchinfo_style_reproduces_seed_002(name):
     assert ours == block
 
 
-def test_torchinfo_style_matches_torchinfo_itself_where_it_is_right():
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_torchinfo_style_matches_torchinfo_itself_where_it_is_right(depth):
     model = zoo.create("MnistNet_3")
-    stats = torchinfo.summary(model, input_size=(1, 1, 28, 28), verbose=0)
-    ours = summaries.torchinfo_text(rfkit.trace(model, (1, 28, 28)))
+    stats = torchinfo.summary(model, input_size=(1, 1, 28, 28), verbose=0, depth=depth)
+    ours = summaries.torchinfo_text(rfkit.trace(model, (1, 28, 28)), depth=depth)
     theirs = str(stats).replace("(Units.MEGABYTES)", "(M)")
     assert ours == theirs + "\n"  # str(ModelStatistics) has no final newline
 

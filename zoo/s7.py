@@ -72,6 +72,8 @@ MNISTNET_1_RF = """
 """
 
 MNISTNET_1_ARCH = """
+| INPUT    | KERNEL     | OUTPUT |
+|----------|------------|--------|
 | 28x28x1  | 3x3x1x8    | 26     |
 | 26x26x8  | 3x3x8x16   | 24     |
 | 24x24x16 | 3x3x16x16  | 22     |
@@ -203,6 +205,8 @@ MNISTNET_2_RF = """
 """
 
 MNISTNET_2_ARCH = """
+| INPUT    | KERNEL     | OUTPUT |
+|----------|------------|--------|
 | 28x28x1  | 3x3x1x8    | 26     |
 | 26x26x8  | 3x3x8x16   | 24     |
 | 24x24x16 | 1x1x16x8   | 24     |
@@ -215,7 +219,7 @@ MNISTNET_2_ARCH = """
 | Flatten()             |        |
 """
 
-_GAP_RF_ERRATUM = "RF table stops at the last 3x3 conv (r=18): it leaves out the GAP (r 18 -> 28) and the 1x1 conv"
+_GAP_RF_NOTE = "the RF table stops at the last 3x3 conv (r=18); the GAP (r 18 -> 28) and the 1x1 conv follow"
 
 
 @register(Card(
@@ -252,10 +256,8 @@ _GAP_RF_ERRATUM = "RF table stops at the last 3x3 conv (r=18): it leaves out the
                   9: 99.36, 10: 99.41, 11: 99.38, 12: 99.38, 13: 99.47, 14: 99.40, 15: 99.34},
     ),
     targets=Targets(max_params=8_000, min_test_acc=99.4, within_epochs=15, text=_SEED_TARGETS),
-    errata=(
-        "summary table's root row is titled MnistNet_4, under the MnistNet_2 heading",
-        _GAP_RF_ERRATUM,
-    ),
+    errata=("summary table's root row is titled MnistNet_4, under the MnistNet_2 heading",),
+    notes=_GAP_RF_NOTE,
 ))
 class MnistNet_2(_GapNet):
     """BN + dropout 0.05 (conv -> ReLU -> BN -> dropout), GAP head: 7,416 params."""
@@ -295,6 +297,8 @@ MNISTNET_3_SUMMARY = """
 """
 
 MNISTNET_3_ARCH = """
+| INPUT    | KERNEL     | OUTPUT |
+|----------|------------|--------|
 | 28x28x1  | 3x3x1x8    | 26     |
 | 26x26x8  | 3x3x8x16   | 24     |
 | 24x24x16 | 1x1x16x8   | 24     |
@@ -341,12 +345,10 @@ MNISTNET_3_ARCH = """
         test_acc={1: 97.11, 2: 98.59, 3: 98.69, 4: 99.00, 5: 99.24, 6: 99.17, 7: 99.24, 8: 99.36,
                   9: 99.36, 10: 99.45, 11: 99.42, 12: 99.41, 13: 99.42, 14: 99.41, 15: 99.40},
     ),
-    targets=Targets(max_params=8_000, min_test_acc=99.4, within_epochs=15,
+    targets=Targets(max_params=7_000, min_test_acc=99.4, within_epochs=15,
                     text=(*_SEED_TARGETS, "< 7K params", "99.4% at least once before the 10th epoch")),
-    errata=(
-        _GAP_RF_ERRATUM,
-        "transforms listing lacks the comma after RandomAffine(degrees=15): not valid Python as printed",
-    ),
+    errata=("transforms listing lacks the comma after RandomAffine(degrees=15): not valid Python as printed",),
+    notes=_GAP_RF_NOTE,
 ))
 class MnistNet_3(_GapNet):
     """Fewer channels in block 2 (12), dropout 0.01, BN before ReLU in block 1: 6,544 params."""
