@@ -261,6 +261,69 @@ def audit(
         raise typer.Exit(1)
 
 
+class Loader(str, Enum):
+    fast = "fast"
+    torchvision = "torchvision"
+
+
+@app.command()
+@guarded
+def train(
+    model: Optional[str] = typer.Argument(None, help=MODEL_HELP + " (omit with --resume)"),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
+    epochs: Optional[int] = typer.Option(None, help="Default: the card's recipe."),
+    batch_size: Optional[int] = typer.Option(None, help="Default: the card's recipe."),
+    lr: Optional[float] = typer.Option(None, help="Learning rate (OneCycle: max_lr). Default: the recipe's."),
+    seed: int = typer.Option(1, help="Seed for initialisation, shuffling, augmentation and dropout."),
+    dataset: Optional[str] = typer.Option(None, help="mnist, fashion-mnist, cifar10 or imagefolder "
+                                                     "(zoo networks know theirs)."),
+    data_dir: Optional[Path] = typer.Option(None, help="Where the data lives (default $RFKIT_DATA or "
+                                                       "~/.cache/rfkit/data)."),
+    run_dir: Optional[Path] = typer.Option(None, help="Where the run is written (default runs/NAME-TIME)."),
+    resume: Optional[Path] = typer.Option(None, help="Continue the run in this directory."),
+    loader: Loader = typer.Option(Loader.fast, help="fast (device-resident) or torchvision (the seeds')."),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the model."),
+    amp: Optional[str] = typer.Option(None, help="bf16 autocast."),
+):
+    """Train with the documented recipe and set measured accuracy beside the documentation."""
+    from rfkit import budget as budgets
+    from rfkit import progress
+    from rfkit import train as training
+
+    if amp not in (None, "bf16"):
+        raise RfkitError(f"--amp {amp!r}: only bf16 is supported")
+    if resume is not None:
+        config = training.load_config(resume, epochs=epochs, device=training.resolve_device(device)
+                                      if device != "auto" else None)
+        config.run_dir = str(resume)
+    elif model is None:
+        raise RfkitError("give a MODEL to train, or --resume RUN_DIR")
+    else:
+        loaded = load(model, need_size=False)
+        config = training.make_config(model, loaded.name, loaded.card, dataset=dataset, data_dir=data_dir,
+                                      run_dir=run_dir, device=device, epochs=epochs, batch_size=batch_size, lr=lr,
+                                      seed=seed, loader=loader.value, compile=compile, amp=amp)
+    reporter = progress.RichReporter(console)
+    trainer = training.start(config, reporter, resume=resume is not None)
+    console.print(f"[bold]{config.name}[/] on {config.dataset}: {config.epochs} epochs, batch {config.batch_size}, "
+                  f"{config.optimizer} {config.optimizer_kwargs}, schedule "
+                  f"{config.schedule['name'] if config.schedule else 'none'}, {config.loader} loader, "
+                  f"{config.device}; run directory {config.run_dir}", highlight=False)
+    try:
+        result = trainer.run()
+    except KeyboardInterrupt:
+        done = len(trainer.metrics)
+        err_console.print(f"[yellow]interrupted[/] after {done} complete epoch(s); last.pt holds epoch {done}. "
+                          f"Resume with: rfkit train --resume {config.run_dir}")
+        raise typer.Exit(130)
+    loaded = load(config.model, need_size=False)
+    report = rfkit.trace(loaded.model, loaded.input_size or trainer.input_size)
+    card = loaded.card
+    limits = budgets.resolve([config.model, config.name], card)
+    checks = budgets.evaluate(report, limits) if limits.active else []
+    console.print(progress.final_panel(config, result, card, report, checks))
+
+
 @app.command("zoo")
 @guarded
 def zoo_list():

@@ -129,14 +129,15 @@ def resolve(spec: str):
     return _import_dotted(spec)
 
 
-def load(spec: str, input_size: str | tuple[int, ...] | None = None) -> LoadedModel:
-    """A model and its input size: a zoo card's unless `input_size` overrides it."""
+def load(spec: str, input_size: str | tuple[int, ...] | None = None, need_size: bool = True) -> LoadedModel:
+    """A model and its input size: a zoo card's unless `input_size` overrides it.
+    Training passes `need_size=False`: there the data gives the size."""
     obj = resolve(spec)
     card = zoo.card_of(obj) if inspect.isclass(obj) or isinstance(obj, nn.Module) else None
     model = _instantiate(obj, spec)
     card = card or zoo.card_of(model)
     size = parse_input_size(input_size) if isinstance(input_size, str) else input_size
     size = size or (card.input_size if card else None)
-    if size is None:
+    if size is None and need_size:
         raise ModelLoadError(f"{spec} is not a zoo network: pass --input-size C,H,W (e.g. 3,224,224)")
-    return LoadedModel(spec, model, tuple(size), card)
+    return LoadedModel(spec, model, tuple(size) if size else None, card)

@@ -1,0 +1,100 @@
+"""Datasets through torchvision: MNIST, FashionMNIST, CIFAR10 and ImageFolder
+(`train/` + `test/` class folders). Two views of the same files: torchvision
+dataset objects (PIL images, for the reference loader) and whole splits as
+uint8 tensors (N, C, H, W) with int64 labels (for the device-resident loader).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision
+
+from rfkit.errors import RfkitError
+
+DATASETS = ("mnist", "fashion-mnist", "cifar10", "imagefolder")
+_EXPECTED = {
+    "mnist": "MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte",
+    "fashion-mnist": "FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte",
+    "cifar10": "cifar-10-batches-py/{data_batch_1..5,test_batch}",
+    "imagefolder": "train/<class>/*.jpg and test/<class>/*.jpg",
+}
+
+
+def default_data_dir() -> Path:
+    """$RFKIT_DATA, else the user cache (~/.cache/rfkit/data)."""
+    env = os.environ.get("RFKIT_DATA")
+    if env:
+        return Path(env).expanduser()
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return cache / "rfkit" / "data"
+
+
+@dataclass
+class Split:
+    images: torch.Tensor  # uint8 (N, C, H, W)
+    labels: torch.Tensor  # int64 (N,)
+    classes: list[str]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def to(self, device) -> "Split":
+        return Split(self.images.to(device), self.labels.to(device), self.classes)
+
+
+def class_names(ds) -> list[str]:
+    """Short class names: digits for MNIST-like sets, folder names otherwise."""
+    names = list(getattr(ds, "classes", []))
+    return [n.split(" - ")[0] for n in names]
+
+
+def as_uint8_chw(image) -> torch.Tensor:
+    """A PIL image as a uint8 (C, H, W) tensor."""
+    array = torch.from_numpy(np.array(image, dtype=np.uint8))
+    return array.unsqueeze(0) if array.dim() == 2 else array.permute(2, 0, 1).contiguous()
+
+
+def _torchvision_dataset(name: str, root: Path, train: bool, transform=None):
+    if name == "imagefolder":
+        folder = root / ("train" if train else "test")
+        if not folder.is_dir():
+            raise RfkitError(f"no {folder}: --dataset imagefolder expects {root}/{_EXPECTED['imagefolder']}")
+        return torchvision.datasets.ImageFolder(str(folder), transform=transform)
+    cls = {"mnist": torchvision.datasets.MNIST, "fashion-mnist": torchvision.datasets.FashionMNIST,
+           "cifar10": torchvision.datasets.CIFAR10}[name]
+    try:
+        return cls(str(root), train=train, transform=transform, download=False)
+    except RuntimeError:
+        pass
+    try:
+        return cls(str(root), train=train, transform=transform, download=True)
+    except Exception as exc:  # offline, or a broken mirror
+        raise RfkitError(f"{name} not found in {root} (expected {root}/{_EXPECTED[name]}) and the download "
+                         f"failed ({type(exc).__name__}); pass --data-dir DIR holding those files") from None
+
+
+def dataset(name: str, root: Path, train: bool, transform=None):
+    """The torchvision dataset object (PIL images through `transform`)."""
+    if name not in DATASETS:
+        raise RfkitError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    return _torchvision_dataset(name, Path(root), train, transform)
+
+
+def load_split(name: str, root: Path, train: bool) -> Split:
+    """A whole split as uint8 tensors, read once from torchvision's files."""
+    ds = dataset(name, root, train)
+    classes = class_names(ds)
+    if name in ("mnist", "fashion-mnist"):
+        return Split(ds.data.unsqueeze(1).contiguous(), ds.targets.long(), classes)
+    if name == "cifar10":
+        return Split(torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets), classes)
+    images = [as_uint8_chw(ds.loader(path)) for path, _ in ds.samples]
+    shapes = {tuple(im.shape) for im in images}
+    if len(shapes) != 1:
+        raise RfkitError(f"images in {root} differ in size ({sorted(shapes)[:3]}...): the fast loader needs one "
+                         f"size; use --loader torchvision")
+    return Split(torch.stack(images), torch.tensor([label for _, label in ds.samples]), classes)

@@ -1,0 +1,57 @@
+"""PNG figures of a training run: learning curves and misclassified test images."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import torch  # noqa: E402
+
+
+def _save(fig, path: Path):
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def learning_curves(metrics: list[dict], path: Path, title: str):
+    epochs = [m["epoch"] for m in metrics]
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for key, label in (("train_loss", "train"), ("test_loss", "test")):
+        loss_ax.plot(epochs, [m[key] for m in metrics], marker="o", label=label)
+    for key, label in (("train_acc", "train"), ("test_acc", "test")):
+        acc_ax.plot(epochs, [m[key] for m in metrics], marker="o", label=label)
+    loss_ax.set(xlabel="epoch", ylabel="loss", title="loss")
+    acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+    for ax in (loss_ax, acc_ax):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    _save(fig, path)
+
+
+def misclassified_grid(images: torch.Tensor, truth: list[int], predicted: list[int], classes: list[str],
+                       path: Path, title: str):
+    """Up to 25 uint8 images (N, C, H, W) with 'true -> predicted' labels."""
+    n = len(truth)
+    cols = 5
+    rows = max(1, (n + cols - 1) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.8, rows * 2.0), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k >= n:
+            continue
+        image = images[k].cpu()
+        if image.shape[0] == 1:
+            ax.imshow(image[0], cmap="gray")
+        else:
+            ax.imshow(image.permute(1, 2, 0))
+        ax.set_title(f"{classes[truth[k]]} -> {classes[predicted[k]]}", fontsize=8, color="crimson")
+    if n == 0:
+        axes.flat[0].text(0.5, 0.5, "no misclassified test images", ha="center", va="center")
+    fig.suptitle(title)
+    _save(fig, path)

@@ -1,0 +1,81 @@
+"""What a person watches during `rfkit train`: a rich progress bar per epoch
+(loss, accuracy, samples/s), a seed-like log line per epoch, and the closing
+panel that sets measured results beside the documented ones."""
+from __future__ import annotations
+
+import time
+
+from rich import box
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from rfkit.render import per_axis
+
+
+class RichReporter:
+    """Progress for the Trainer. Loss and accuracy are read back every `every` batches
+    (a host sync), never per batch."""
+
+    def __init__(self, console: Console, every: int = 50):
+        self.console, self.every = console, every
+        self.progress = None
+
+    def start_epoch(self, epoch: int, epochs: int, steps: int, samples: int):
+        self.progress = Progress(TextColumn(f"epoch {epoch}/{epochs}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), console=self.console,
+                                 transient=True)
+        self.task = self.progress.add_task("train", total=steps, stats="")
+        self.started = time.perf_counter()
+        self.progress.start()
+
+    def batch(self, step: int, seen: int, loss_sum, correct):
+        stats = None
+        if step % self.every == 0:
+            rate = seen / max(time.perf_counter() - self.started, 1e-9)
+            stats = f"loss {loss_sum.item() / seen:.4f}  acc {100 * correct.item() / seen:.2f}%  {rate:,.0f} samples/s"
+        self.progress.update(self.task, completed=step, **({"stats": stats} if stats else {}))
+
+    def end_epoch(self):
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def epoch_line(self, row: dict, epochs: int):
+        self.console.print(
+            f"Epoch {row['epoch']:>3}/{epochs}  lr {row['lr']:.4e}  train loss {row['train_loss']:.4f} "
+            f"acc {row['train_acc']:.2f}%  test loss {row['test_loss']:.4f} acc {row['test_acc']:.2f}%  "
+            f"{row['samples_per_s']:,.0f} samples/s  {row['seconds']:.1f}s", highlight=False)
+
+
+def final_panel(config, result, card, report, checks) -> Panel:
+    """Measured beside documented, and the static analysis, in one panel."""
+    t = Table(box=box.SIMPLE, show_header=True, header_style="bold cyan")
+    t.add_column("")
+    t.add_column("measured (this run)", justify="right")
+    t.add_column("documented (seed)", justify="right")
+    best, final = result.best, result.final
+    doc = card.results if card else None
+    t.add_row("best test accuracy",
+              f"{best['test_acc']:.2f}% (epoch {best['epoch']})" if best else "-",
+              f"{doc.best_test_acc:.2f}% (epoch {doc.best_test_epoch})" if doc and doc.best_test_acc else "-")
+    t.add_row("final test accuracy", f"{final['test_acc']:.2f}% (epoch {final['epoch']})" if final else "-",
+              f"{doc.test_acc[max(doc.test_acc)]:.2f}% (epoch {max(doc.test_acc)})" if doc and doc.test_acc else "-")
+    t.add_row("best train accuracy", f"{max(m['train_acc'] for m in result.metrics):.2f}%" if best else "-",
+              f"{doc.best_train_acc:.2f}%" if doc and doc.best_train_acc else "-")
+    targets = card.targets if card else None
+    if targets and targets.min_test_acc is not None and result.metrics:
+        window = [m for m in result.metrics if m["epoch"] <= (targets.within_epochs or config.epochs)]
+        met = any(m["test_acc"] >= targets.min_test_acc for m in window)
+        t.add_row(f"target >= {targets.min_test_acc}% within {targets.within_epochs} epochs",
+                  "[green]met[/]" if met else "[red]not met[/]", "; ".join(targets.text))
+    t.add_row("params", f"{report.params:,}", f"{card.params:,}" if card else "-")
+    t.add_row("RF at output / entering first global op",
+              f"{per_axis(report.rf)} / {per_axis(report.rf_before_global) if report.first_global else '-'}", "")
+    if checks:
+        status = "[green]pass[/]" if all(c.passed for c in checks) else "[red]FAIL[/]"
+        t.add_row("budget", status, ", ".join(f"{c.name} {c.limit}" for c in checks))
+    footer = (f"{config.name} on {config.dataset}, {config.loader} loader, {config.device}, "
+              f"{len(result.metrics)} epoch(s) - run directory {result.run_dir}")
+    return Panel(t, title=f"[bold]{config.name}: results[/]", subtitle=footer, box=box.ROUNDED)

@@ -1,0 +1,404 @@
+"""Training: a zoo card's documented recipe (optimizer, LR schedule, epochs,
+batch size, augmentation), run for real, with measured accuracy set beside the
+documentation.
+
+Two loaders feed the same loop. `fast` keeps the dataset on the device as
+uint8, shuffles with a seeded randperm per epoch and augments whole batches on
+the device (rfkit.augment), with one host sync per epoch. `torchvision` is the
+seeds' own pipeline (DataLoader + PIL transforms), the reference for fidelity
+and speed. Every epoch writes metrics and an atomic checkpoint to the run
+directory, so a run can be resumed, also after Ctrl-C.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from rfkit import augment, data, plots
+from rfkit.errors import RfkitError
+
+NORMALIZE = {
+    "mnist": "Normalize((0.1307,), (0.3081,))",
+    "fashion-mnist": "Normalize((0.2860,), (0.3530,))",
+    "cifar10": "Normalize((0.4914, 0.4822, 0.4465), (0.247, 0.2435, 0.2616))",
+}
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs, resolved from the card and the flags; saved as config.json."""
+
+    model: str
+    name: str
+    dataset: str
+    data_dir: str
+    run_dir: str
+    device: str
+    epochs: int
+    batch_size: int
+    seed: int
+    loader: str
+    optimizer: str
+    optimizer_kwargs: dict
+    schedule: dict | None  # {"name", "kwargs", "per"}
+    train_transforms: list
+    test_transforms: list
+    compile: bool = False
+    amp: str | None = None
+    workers: int = 0
+    inferred: dict = field(default_factory=dict)
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise RfkitError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise RfkitError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here")
+    elif device not in ("cpu", "mps"):
+        raise RfkitError(f"--device {device!r}: use auto, cpu, cuda or cuda:N")
+    return device
+
+
+def make_config(model_spec: str, name: str, card, *, dataset=None, data_dir=None, run_dir=None, device="auto",
+                epochs=None, batch_size=None, lr=None, seed=1, loader="fast", compile=False, amp=None,
+                workers=None) -> TrainConfig:
+    """The card's recipe, with any flag given taking its place."""
+    recipe = card.recipe if card is not None else None
+    dataset = dataset or (card.dataset if card else None)
+    if dataset is None:
+        raise RfkitError(f"{model_spec} is not a zoo network: pass --dataset ({', '.join(data.DATASETS)})")
+    if dataset not in data.DATASETS:
+        raise RfkitError(f"unknown --dataset {dataset!r}; choose one of {', '.join(data.DATASETS)}")
+    if recipe is not None:
+        opt, opt_kwargs = recipe.optimizer, dict(recipe.optimizer_kwargs)
+        schedule = ({"name": recipe.schedule.name, "kwargs": dict(recipe.schedule.kwargs), "per": recipe.schedule.per}
+                    if recipe.schedule else None)
+        train_t, test_t = list(recipe.train_transforms), list(recipe.test_transforms)
+        epochs, batch_size = epochs or recipe.epochs, batch_size or recipe.batch_size
+    else:
+        opt, opt_kwargs, schedule = "SGD", {"lr": 0.01, "momentum": 0.9}, None
+        train_t = test_t = ["ToTensor()"] + ([NORMALIZE[dataset]] if dataset in NORMALIZE else [])
+        epochs, batch_size = epochs or 10, batch_size or 128
+    if lr is not None:
+        opt_kwargs["lr"] = lr
+        if schedule and schedule["name"] == "OneCycleLR":
+            schedule["kwargs"]["max_lr"] = lr
+    if epochs <= 0 or batch_size <= 0:
+        raise RfkitError("--epochs and --batch-size must be positive")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return TrainConfig(
+        model=model_spec, name=name, dataset=dataset, data_dir=str(data_dir or data.default_data_dir()),
+        run_dir=str(run_dir or Path("runs") / f"{name}-{stamp}"), device=resolve_device(device),
+        epochs=epochs, batch_size=batch_size, seed=seed, loader=loader, optimizer=opt,
+        optimizer_kwargs=opt_kwargs, schedule=schedule, train_transforms=train_t, test_transforms=test_t,
+        compile=compile, amp=amp, workers=workers if workers is not None else min(4, (os.cpu_count() or 2) - 1),
+        inferred=dict(recipe.inferred) if recipe else {},
+    )
+
+
+class FastLoader:
+    """The dataset resident on the device as uint8; batches augmented on the device."""
+
+    def __init__(self, config: TrainConfig, device: torch.device):
+        root = Path(config.data_dir)
+        self.train = data.load_split(config.dataset, root, train=True).to(device)
+        self.test = data.load_split(config.dataset, root, train=False).to(device)
+        self.train_aug = augment.DeviceAugment(tuple(config.train_transforms))
+        self.test_aug = augment.DeviceAugment(tuple(config.test_transforms))
+        self.batch_size, self.seed, self.device = config.batch_size, config.seed, device
+
+    def train_batches(self, epoch: int):
+        gen = torch.Generator(device=self.device).manual_seed(self.seed * 1_000_003 + epoch)
+        order = torch.randperm(len(self.train.labels), device=self.device, generator=gen)
+        for i in range(0, len(order), self.batch_size):
+            idx = order[i:i + self.batch_size]
+            yield self.train_aug(self.train.images[idx], gen), self.train.labels[idx]
+
+    def test_batches(self, batch_size: int = 1000):
+        for i in range(0, len(self.test.labels), batch_size):
+            yield (self.test_aug(self.test.images[i:i + batch_size], None), self.test.labels[i:i + batch_size],
+                   i)
+
+    @property
+    def classes(self) -> list[str]:
+        return self.test.classes
+
+    def test_examples(self, indices: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
+        return self.test.images[indices.to(self.device)].cpu(), self.test.labels[indices.to(self.device)].tolist()
+
+
+class TorchvisionLoader:
+    """The seeds' pipeline: torchvision datasets, PIL transforms, DataLoader."""
+
+    def __init__(self, config: TrainConfig, device: torch.device):
+        root = Path(config.data_dir)
+        self.train = data.dataset(config.dataset, root, True, augment.torchvision_pipeline(tuple(config.train_transforms)))
+        self.test = data.dataset(config.dataset, root, False, augment.torchvision_pipeline(tuple(config.test_transforms)))
+        self.raw_test = data.dataset(config.dataset, root, False)
+        self.config, self.device = config, device
+
+    def _loader(self, dataset, shuffle: bool, batch_size: int, seed: int):
+        gen = torch.Generator().manual_seed(seed)
+        return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=gen,
+                                           num_workers=self.config.workers, pin_memory=self.device.type == "cuda",
+                                           persistent_workers=False)
+
+    def train_batches(self, epoch: int):
+        for x, y in self._loader(self.train, True, self.config.batch_size, self.config.seed * 1_000_003 + epoch):
+            yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+
+    def test_batches(self, batch_size: int = 1000):
+        start = 0
+        for x, y in self._loader(self.test, False, batch_size, 0):
+            yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True), start
+            start += len(y)
+
+    @property
+    def classes(self) -> list[str]:
+        return data.class_names(self.raw_test)
+
+    def test_examples(self, indices: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
+        samples = [self.raw_test[int(i)] for i in indices]
+        return torch.stack([data.as_uint8_chw(image) for image, _ in samples]), [label for _, label in samples]
+
+
+LOADERS = {"fast": FastLoader, "torchvision": TorchvisionLoader}
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: list[dict]
+    stopped: str | None = None  # why the run ended early ("interrupted", "diverged"), else None
+
+    @property
+    def best(self) -> dict | None:
+        return max(self.metrics, key=lambda m: m["test_acc"], default=None)
+
+    @property
+    def final(self) -> dict | None:
+        return self.metrics[-1] if self.metrics else None
+
+
+class Diverged(RfkitError):
+    exit_code = 1
+
+
+def _save_atomic(obj, path: Path):
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _write_json(obj, path: Path):
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _write_metrics(metrics: list[dict], run_dir: Path):
+    _write_json(metrics, run_dir / "metrics.json")
+    tmp = run_dir / "metrics.csv.tmp"
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(metrics[0]))
+        writer.writeheader()
+        writer.writerows(metrics)
+    os.replace(tmp, run_dir / "metrics.csv")
+
+
+def build_model(config: TrainConfig):
+    from rfkit.loading import load
+
+    return load(config.model, need_size=False).model
+
+
+def _optimizer_and_schedule(config: TrainConfig, model, steps_per_epoch: int):
+    opt = getattr(torch.optim, config.optimizer)(model.parameters(), **config.optimizer_kwargs)
+    schedule = None
+    if config.schedule:
+        kwargs = dict(config.schedule["kwargs"])
+        if config.schedule["per"] == "batch" and "steps_per_epoch" in kwargs:
+            kwargs.update(steps_per_epoch=steps_per_epoch, epochs=config.epochs)
+        schedule = getattr(torch.optim.lr_scheduler, config.schedule["name"])(opt, **kwargs)
+    return opt, schedule
+
+
+def _rng_state() -> dict:
+    state = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict):
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Trainer:
+    """One run: model, optimizer, schedule, loader and run directory."""
+
+    def __init__(self, config: TrainConfig, reporter=None):
+        self.config = config
+        self.run_dir = Path(config.run_dir)
+        self.device = torch.device(config.device)
+        self.reporter = reporter
+        torch.manual_seed(config.seed)
+        self.loader = LOADERS[config.loader](config, self.device)
+        self.n_train, self.n_test = len(self.loader.train), len(self.loader.test)
+        self.steps_per_epoch = math.ceil(self.n_train / config.batch_size)
+        self.model = build_model(config).to(self.device)
+        self.optimizer, self.schedule = _optimizer_and_schedule(config, self.model, self.steps_per_epoch)
+        self.step_model = torch.compile(self.model) if config.compile else self.model
+        self.metrics: list[dict] = []
+        self.start_epoch = 1
+
+    @property
+    def input_size(self) -> tuple[int, ...]:
+        x, _, _ = next(iter(self.loader.test_batches(1)))
+        return tuple(x.shape[1:])
+
+    def resume(self):
+        state = torch.load(self.run_dir / "last.pt", map_location=self.device, weights_only=True)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.schedule is not None:
+            self.schedule.load_state_dict(state["schedule"])
+        _set_rng_state(state["rng"])
+        self.metrics = list(state["metrics"])
+        self.start_epoch = state["epoch"] + 1
+
+    def _autocast(self):
+        if self.config.amp == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return torch.autocast(self.device.type, enabled=False)
+
+    def train_epoch(self, epoch: int) -> dict:
+        self.model.train()
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.int64)
+        seen = 0
+        lr = self.optimizer.param_groups[0]["lr"]
+        start = time.perf_counter()
+        for step, (x, y) in enumerate(self.loader.train_batches(epoch)):
+            with self._autocast():
+                out = self.step_model(x)
+                loss = F.cross_entropy(out.float(), y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            if self.schedule is not None and self.config.schedule["per"] == "batch":
+                self.schedule.step()
+            loss_sum += loss.detach() * len(y)
+            correct += (out.argmax(1) == y).sum()
+            seen += len(y)
+            if self.reporter:
+                self.reporter.batch(step + 1, seen, loss_sum, correct)
+        if self.schedule is not None and self.config.schedule["per"] == "epoch":
+            self.schedule.step()
+        train_loss, train_correct = loss_sum.item(), correct.item()  # the epoch's one host sync
+        if not math.isfinite(train_loss):
+            raise Diverged(f"training loss became {train_loss} in epoch {epoch}; run stopped. The last good "
+                           f"checkpoint is {self.run_dir / 'last.pt'}" +
+                           (f" (epoch {epoch - 1})" if epoch > 1 else " (none: it diverged in epoch 1)") +
+                           "; try a lower --lr")
+        seconds = time.perf_counter() - start
+        return {"epoch": epoch, "lr": lr, "train_loss": train_loss / seen, "train_acc": 100.0 * train_correct / seen,
+                "seconds": seconds, "samples_per_s": seen / seconds}
+
+    @torch.no_grad()
+    def evaluate(self) -> tuple[dict, torch.Tensor, torch.Tensor]:
+        self.model.eval()
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.int64)
+        wrong, predicted = [], []
+        for x, y, offset in self.loader.test_batches():
+            with self._autocast():
+                out = self.step_model(x).float()
+            loss_sum += F.cross_entropy(out, y, reduction="sum")
+            pred = out.argmax(1)
+            correct += (pred == y).sum()
+            miss = torch.nonzero(pred != y).flatten()
+            wrong.append(miss + offset)
+            predicted.append(pred[miss])
+        wrong_idx, wrong_pred = torch.cat(wrong)[:25], torch.cat(predicted)[:25]
+        return ({"test_loss": loss_sum.item() / self.n_test, "test_acc": 100.0 * correct.item() / self.n_test},
+                wrong_idx.cpu(), wrong_pred.cpu())
+
+    def checkpoint(self, epoch: int, best: bool):
+        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "schedule": self.schedule.state_dict() if self.schedule is not None else None,
+                 "epoch": epoch, "rng": _rng_state(), "metrics": self.metrics}
+        _save_atomic(state, self.run_dir / "last.pt")
+        if best:
+            _save_atomic({"model": self.model.state_dict(), "epoch": epoch, "metrics": self.metrics[-1]},
+                         self.run_dir / "best.pt")
+
+    def figures(self, wrong_idx: torch.Tensor, wrong_pred: torch.Tensor):
+        title = f"{self.config.name} on {self.config.dataset} ({self.config.loader} loader, {self.config.device})"
+        plots.learning_curves(self.metrics, self.run_dir / "curves.png", title)
+        images, truth = self.loader.test_examples(wrong_idx) if len(wrong_idx) else (torch.zeros(0), [])
+        classes = self.loader.classes or [str(i) for i in range(max(truth + wrong_pred.tolist() + [0]) + 1)]
+        plots.misclassified_grid(images, truth, wrong_pred.tolist(), classes, self.run_dir / "misclassified.png",
+                                 f"{self.config.name}: misclassified test images (true -> predicted)")
+
+    def run(self) -> RunResult:
+        best_acc = max((m["test_acc"] for m in self.metrics), default=-1.0)
+        for epoch in range(self.start_epoch, self.config.epochs + 1):
+            if self.reporter:
+                self.reporter.start_epoch(epoch, self.config.epochs, self.steps_per_epoch, self.n_train)
+            try:
+                row = self.train_epoch(epoch)
+            finally:
+                if self.reporter:
+                    self.reporter.end_epoch()
+            test, wrong_idx, wrong_pred = self.evaluate()
+            row.update(test)
+            self.metrics.append(row)
+            is_best = row["test_acc"] > best_acc
+            best_acc = max(best_acc, row["test_acc"])
+            self.checkpoint(epoch, is_best)
+            _write_metrics(self.metrics, self.run_dir)
+            self.figures(wrong_idx, wrong_pred)
+            if self.reporter:
+                self.reporter.epoch_line(row, self.config.epochs)
+        return RunResult(self.run_dir, self.metrics)
+
+
+def start(config: TrainConfig, reporter=None, resume: bool = False) -> Trainer:
+    """A trainer on a fresh run directory (refusing to overwrite one), or resuming one."""
+    run_dir = Path(config.run_dir)
+    if resume:
+        if not (run_dir / "last.pt").is_file():
+            raise RfkitError(f"--resume {run_dir}: no last.pt there (nothing to resume)")
+    elif run_dir.exists() and any(run_dir.iterdir()):
+        raise RfkitError(f"run directory {run_dir} exists and is not empty; pass --resume {run_dir} to continue "
+                         f"it or choose another --run-dir")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    trainer = Trainer(config, reporter)
+    if resume:
+        trainer.resume()
+    _write_json(asdict(config), run_dir / "config.json")
+    return trainer
+
+
+def load_config(run_dir: Path, **overrides) -> TrainConfig:
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise RfkitError(f"--resume {run_dir}: no config.json there (not an rfkit run directory)")
+    values = json.loads(path.read_text())
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig(**values)

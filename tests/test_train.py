@@ -1,0 +1,242 @@
+"""Training on a few hundred generated images in torchvision's on-disk MNIST format (CPU)."""
+import json
+import struct
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+import torchvision.transforms.functional as TF
+from PIL import Image
+from typer.testing import CliRunner
+
+from rfkit import augment, data
+from rfkit import train as training
+from rfkit.cli import app
+from rfkit.errors import RfkitError
+
+runner = CliRunner()
+
+
+def _idx(path, array: np.ndarray, magic: int):
+    with open(path, "wb") as f:
+        f.write(struct.pack(">I", magic) + b"".join(struct.pack(">I", n) for n in array.shape))
+        f.write(array.astype(np.uint8).tobytes())
+
+
+def stripes(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Class k: stripes of frequency k+1 at a random phase and orientation, plus noise (learnable by a GAP net)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n)
+    yy, xx = np.mgrid[0:28, 0:28]
+    images = []
+    for k in labels:
+        coord = xx if rng.random() < 0.5 else yy
+        wave = np.sin(2 * np.pi * (k + 1) * coord / 28 + rng.uniform(0, 2 * np.pi)) > 0
+        images.append(np.clip(wave * 200 + rng.normal(0, 20, (28, 28)), 0, 255))
+    return np.stack(images), labels
+
+
+@pytest.fixture(scope="module")
+def mnist_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for prefix, n, seed in (("train", 320, 0), ("t10k", 100, 1)):
+        images, labels = stripes(n, seed)
+        _idx(raw / f"{prefix}-images-idx3-ubyte", images, 0x803)
+        _idx(raw / f"{prefix}-labels-idx1-ubyte", labels, 0x801)
+    return root
+
+
+def config(mnist_dir, tmp_path, name="r", **kw):
+    values = dict(data_dir=mnist_dir, run_dir=tmp_path / name, device="cpu", epochs=2, batch_size=32, seed=3)
+    values.update(kw)
+    import zoo
+    return training.make_config("zoo.MnistNet_3", "MnistNet_3", zoo.card("MnistNet_3"), **values)
+
+
+def test_torchvision_reads_the_generated_files(mnist_dir):
+    ds = torchvision.datasets.MNIST(str(mnist_dir), train=True, download=False)
+    assert len(ds) == 320 and ds[0][0].size == (28, 28)
+
+
+def test_loss_falls_and_run_directory_is_complete(mnist_dir, tmp_path):
+    cfg = config(mnist_dir, tmp_path, epochs=3)
+    result = training.start(cfg).run()
+    losses = [m["train_loss"] for m in result.metrics]
+    assert losses[-1] < losses[0]
+    run = tmp_path / "r"
+    for name in ("config.json", "metrics.csv", "metrics.json", "curves.png", "misclassified.png", "last.pt",
+                 "best.pt"):
+        assert (run / name).is_file(), name
+    assert json.loads((run / "config.json").read_text())["optimizer_kwargs"] == {"lr": 0.05, "momentum": 0.9}
+    rows = (run / "metrics.csv").read_text().splitlines()
+    assert rows[0].split(",")[:3] == ["epoch", "lr", "train_loss"] and len(rows) == 4
+    state = torch.load(run / "last.pt", weights_only=True)
+    assert state["epoch"] == 3 and len(state["metrics"]) == 3
+    best = torch.load(run / "best.pt", weights_only=True)
+    assert best["metrics"]["test_acc"] == max(m["test_acc"] for m in result.metrics)
+    assert [m["lr"] for m in result.metrics] == [0.05, 0.05, 0.05]  # StepLR(4, 0.35) from the card
+
+
+def test_resume_equals_uninterrupted(mnist_dir, tmp_path):
+    whole = training.start(config(mnist_dir, tmp_path, "whole", epochs=3)).run()
+    training.start(config(mnist_dir, tmp_path, "part", epochs=2)).run()
+    resumed_cfg = training.load_config(tmp_path / "part", epochs=3)
+    resumed = training.start(resumed_cfg, resume=True).run()
+    strip = [{k: v for k, v in m.items() if k not in ("seconds", "samples_per_s")} for m in resumed.metrics]
+    expected = [{k: v for k, v in m.items() if k not in ("seconds", "samples_per_s")} for m in whole.metrics]
+    assert strip == expected
+
+
+def test_torchvision_loader_runs_the_same_recipe(mnist_dir, tmp_path):
+    result = training.start(config(mnist_dir, tmp_path, epochs=1, loader="torchvision", workers=0)).run()
+    assert len(result.metrics) == 1 and 0 <= result.metrics[0]["test_acc"] <= 100
+    assert (tmp_path / "r" / "misclassified.png").is_file()
+
+
+def test_refuses_to_overwrite_a_run(mnist_dir, tmp_path):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "notes.txt").write_text("mine")
+    with pytest.raises(RfkitError, match="exists and is not empty"):
+        training.start(config(mnist_dir, tmp_path))
+    assert (tmp_path / "r" / "notes.txt").read_text() == "mine"
+
+
+NAN_NET = textwrap.dedent("""
+    import torch
+    from zoo import MnistNet_3
+
+    class Diverging(MnistNet_3):
+        '''MnistNet_3 whose output turns NaN after 12 training batches (epoch 2 at 10 batches per epoch).'''
+
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("calls", torch.zeros((), dtype=torch.int64))
+
+        def forward(self, x):
+            out = super().forward(x)
+            if self.training:
+                self.calls += 1
+                if self.calls > 12:
+                    out = out * float("nan")
+            return out
+""")
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(mnist_dir, tmp_path):
+    path = tmp_path / "diverging.py"
+    path.write_text(NAN_NET)
+    import zoo
+    cfg = training.make_config(f"{path}:Diverging", "Diverging", zoo.card("MnistNet_3"), data_dir=mnist_dir,
+                               run_dir=tmp_path / "r", device="cpu", epochs=3, batch_size=32)
+    with pytest.raises(training.Diverged, match=r"became nan in epoch 2.*last.pt \(epoch 1\)"):
+        training.start(cfg).run()
+    assert torch.load(tmp_path / "r" / "last.pt", weights_only=True)["epoch"] == 1
+
+
+def test_missing_data_names_the_files(tmp_path, monkeypatch):
+    def offline(self):
+        raise OSError("no network")
+
+    monkeypatch.setattr(torchvision.datasets.MNIST, "download", offline)
+    with pytest.raises(RfkitError) as info:
+        data.load_split("mnist", tmp_path, train=True)
+    message = str(info.value)
+    assert "MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte" in message and "download failed" in message
+    assert "\n" not in message
+
+
+def test_cuda_without_cuda_is_one_line_error():
+    bad = "cuda:99" if torch.cuda.is_available() else "cuda"
+    with pytest.raises(RfkitError, match="CUDA|CUDA device"):
+        training.resolve_device(bad)
+    result = runner.invoke(app, ["train", "zoo.MnistNet_3", "--device", bad])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_cli_train_one_epoch(mnist_dir, tmp_path):
+    result = runner.invoke(app, ["train", "zoo.MnistNet_3", "--data-dir", str(mnist_dir), "--epochs", "1",
+                                 "--batch-size", "64", "--device", "cpu", "--run-dir", str(tmp_path / "cli")])
+    assert result.exit_code == 0, result.output
+    assert "Epoch   1/1" in result.output and "MnistNet_3: results" in result.output
+    assert "documented (seed)" in result.output and "99.45% (epoch 10)" in result.output
+
+
+def test_non_zoo_model_needs_a_dataset():
+    result = runner.invoke(app, ["train", "torchvision.models.resnet18"])
+    assert result.exit_code == 2 and "--dataset" in result.output
+
+
+# Augmentation fidelity: the fast loader against torchvision's own transforms.
+
+
+def _pil(images: torch.Tensor) -> list:
+    return [Image.fromarray(im[0].numpy(), mode="L") for im in images]
+
+
+@pytest.mark.parametrize("angle", [-7.0, -2.5, 3.3, 6.999, 15.0])
+def test_pixel_exact_rotation_and_affine_at_fixed_angles(angle):
+    images = torch.from_numpy(stripes(64, 7)[0].astype(np.uint8)).unsqueeze(1)
+    n = len(images)
+    rotated = augment.pil_affine_nearest(images, augment.rotation_matrix(torch.full((n,), angle), 28, 28),
+                                         torch.tensor([1], dtype=torch.uint8))
+    expected = torch.stack([torch.from_numpy(np.array(TF.rotate(p, angle, fill=(1,)))) for p in _pil(images)])
+    assert torch.equal(rotated[:, 0], expected)
+    z = torch.zeros(n)
+    matrix = augment.inverse_affine_matrix(torch.full((n,), angle), z + 2, z - 1, z + 0.9, z + 4, z, 28, 28)
+    warped = augment.pil_affine_nearest(images, matrix, torch.tensor([0], dtype=torch.uint8))
+    expected = torch.stack([torch.from_numpy(np.array(TF.affine(p, angle, [2, -1], 0.9, [4.0, 0.0])))
+                            for p in _pil(images)])
+    assert torch.equal(warped[:, 0], expected)
+
+
+def test_fast_and_torchvision_augmentations_draw_the_same_distributions():
+    import zoo
+    specs = zoo.card("MnistNet_3").recipe.train_transforms
+    image = torch.zeros(1, 1, 28, 28, dtype=torch.uint8)
+    image[0, 0, 4:24, 12:16] = 255  # a vertical bar: rotations spread it
+    n = 3000
+    fast = augment.DeviceAugment(specs)(image.expand(n, 1, 28, 28), torch.Generator().manual_seed(0))
+    pipeline = augment.torchvision_pipeline(specs)
+    torch.manual_seed(0)
+    pil = _pil(image)[0]
+    reference = torch.stack([pipeline(pil) for _ in range(n)])
+    assert fast.shape == reference.shape and fast.dtype == reference.dtype
+    # per-pixel means and the spread of the bar's mass agree within sampling error
+    assert (fast.mean(0) - reference.mean(0)).abs().max() < 0.12
+    def width(batch):
+        mass = (batch[:, 0] > 0).float().sum(1)  # bright pixels per row
+        return mass.mean(0)
+    assert (width(fast) - width(reference)).abs().max() < 0.35
+    assert abs(fast.mean().item() - reference.mean().item()) < 0.01
+
+
+def test_normalisation_is_bitwise_torchvision():
+    images = torch.from_numpy(stripes(16, 3)[0].astype(np.uint8)).unsqueeze(1)
+    specs = ("ToTensor()", "Normalize((0.1307,), (0.3081,))")
+    ours = augment.DeviceAugment(specs)(images, None)
+    theirs = torch.stack([augment.torchvision_pipeline(specs)(p) for p in _pil(images)])
+    assert torch.equal(ours, theirs)
+
+
+def test_crop_and_flip_match_torchvision_for_fixed_parameters():
+    images = torch.from_numpy(stripes(8, 4)[0].astype(np.uint8)).unsqueeze(1)
+    step = augment.build(("RandomCrop(28, padding=4)",))[0]
+    gen = torch.Generator().manual_seed(5)
+    out = augment.DeviceAugment._crop(step, images, gen)
+    gen = torch.Generator().manual_seed(5)
+    i = torch.randint(0, 9, (8,), generator=gen)
+    j = torch.randint(0, 9, (8,), generator=gen)
+    for k, p in enumerate(_pil(images)):
+        expected = TF.crop(TF.pad(p, 4), int(i[k]), int(j[k]), 28, 28)
+        assert torch.equal(out[k, 0], torch.from_numpy(np.array(expected)))
+    flipped = augment.DeviceAugment(("RandomHorizontalFlip(p=1.0)",))(images, torch.Generator())
+    assert torch.equal(flipped, images.flip(-1).float().div(255))
+
+
+def test_unsupported_transform_asks_for_the_torchvision_loader():
+    with pytest.raises(RfkitError, match="--loader torchvision"):
+        augment.DeviceAugment(("ColorJitter(0.2)",))
