@@ -23,24 +23,19 @@ def _count(text: str) -> int | None:
     return None if text == "--" else int(text.replace(",", ""))
 
 
+def _summary_rows(text: str, pattern: re.Pattern) -> tuple[SummaryRow, ...]:
+    return tuple(SummaryRow(m[1], _shape(m[2]), _count(m[3]))
+                 for m in map(pattern.match, text.splitlines()) if m)
+
+
 def parse_torchsummary(text: str) -> tuple[SummaryRow, ...]:
     """Rows such as `Conv2d-1   [-1, 32, 26, 26]   288`."""
-    rows = []
-    for line in text.splitlines():
-        m = _TORCHSUMMARY_ROW.match(line)
-        if m:
-            rows.append(SummaryRow(m[1], _shape(m[2]), _count(m[3])))
-    return tuple(rows)
+    return _summary_rows(text, _TORCHSUMMARY_ROW)
 
 
 def parse_torchinfo(text: str) -> tuple[SummaryRow, ...]:
     """Rows such as `│    └─Conv2d: 2-1   [1, 8, 26, 26]   72` (the root row is skipped)."""
-    rows = []
-    for line in text.splitlines():
-        m = _TORCHINFO_ROW.match(line)
-        if m:
-            rows.append(SummaryRow(m[1], _shape(m[2]), _count(m[3])))
-    return tuple(rows)
+    return _summary_rows(text, _TORCHINFO_ROW)
 
 
 def _cells(line: str) -> list[str]:

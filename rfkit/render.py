@@ -95,7 +95,8 @@ def summary_panel(report: Report) -> Panel:
     if report.first_global is not None:
         lines.append("RF entering the first global op ", style="bold")
         lines.append(f"({report.first_global.name}): {per_axis(report.rf_before_global)}\n")
-    lines.append(f"traced on {report.device}", style="dim")
+    lines.append(f"traced on {report.device}" + (f" ({report.device_note})" if report.device_note else ""),
+                 style="dim")
     if report.fallback:
         lines.append(f"\n{report.fallback}", style="yellow")
     for w in report.warnings:

@@ -150,6 +150,7 @@ class Report:
     output_shape: tuple[int, ...]
     device: str
     fallback: str | None = None
+    device_note: str | None = None
     warnings: list[str] = field(default_factory=list)
     model: nn.Module | None = field(default=None, repr=False)
 
@@ -544,7 +545,10 @@ def trace(model: nn.Module, input_size=None, *, input: torch.Tensor | None = Non
     target = torch.device(_auto_device(model, x) if device == "auto" else device)
     if target.type != "meta":
         real = torch.zeros(x.shape, dtype=x.dtype, device=target) if x.device.type == "meta" else x
-        return _run(model, real, target, spatial, name)
+        report = _run(model, real, target, spatial, name)
+        if device == "auto":
+            report.device_note = "a real CPU pass: faster than meta at this size (weights already on the CPU)"
+        return report
     try:
         return _run(model, x.to("meta") if x.device.type != "meta" else x, target, spatial, name)
     except TraceError as err:

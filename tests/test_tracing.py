@@ -1,6 +1,7 @@
 """Tracing real graphs: residuals, concatenation, functional ops, odd outputs, and
 the promise to leave the model exactly as found."""
 import copy
+from fractions import Fraction
 
 import pytest
 import torch
@@ -262,3 +263,16 @@ def test_auto_picks_cpu_for_tiny_passes_and_meta_for_large():
     with torch.device("meta"):
         on_meta = MnistNet_3()
     assert rfkit.trace(on_meta, (1, 28, 28)).device == "meta"
+
+
+def test_transposed_conv_and_bilinear_upsampling_are_marked_approximate():
+    model = nn.Sequential(nn.Conv2d(1, 1, 3, stride=2), nn.ConvTranspose2d(1, 1, 3, stride=2))
+    report = rfkit.trace(model, (1, 17, 17))
+    up = report.layer("1")
+    assert up.rule == "resample" and up.j_out == (1, 1) and up.exact == (False, False)
+    # even outputs read inputs i and i+1 (one input jump, 2 px, apart): r = 3 + (2 - 1) * 2
+    assert up.r_out == (5, 5)
+    nearest = rfkit.trace(nn.Upsample(scale_factor=2), (1, 4, 4)).layer("")
+    assert nearest.exact == (True, True) and nearest.j_out == (Fraction(1, 2),) * 2
+    bilinear = rfkit.trace(nn.Upsample(scale_factor=2, mode="bilinear"), (1, 4, 4)).layer("")
+    assert bilinear.exact == (False, False) and bilinear.r_out == (2, 2)

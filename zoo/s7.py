@@ -21,6 +21,24 @@ _SGD_INFERRED = "optimizer not printed; SGD with momentum 0.9 assumed, initial L
 _BATCH_INFERRED = "469 batches per epoch in the log: ceil(60000 / 128)"
 
 
+def _augmented_recipe(lr: float, step_size: int, gamma: float, dropout: float, dropout_source: str) -> Recipe:
+    """MnistNet_2/3's recipe: SGD + StepLR, 15 epochs of batch 128, rotation + affine augmentation."""
+    return Recipe(
+        optimizer="SGD",
+        optimizer_kwargs={"lr": lr, "momentum": 0.9},
+        schedule=Schedule("StepLR", {"step_size": step_size, "gamma": gamma}),
+        epochs=15,
+        batch_size=128,
+        train_transforms=_AUGMENT,
+        test_transforms=_PLAIN,
+        dropout=dropout,
+        inferred={"optimizer": _SGD_INFERRED, "batch_size": _BATCH_INFERRED,
+                  "schedule": f"log: {lr:g} at first, x{gamma:g} every {step_size} epochs -> "
+                              f"StepLR(step_size={step_size}, gamma={gamma:g})",
+                  "dropout": f"from {dropout_source}"},
+    )
+
+
 def _conv(cin: int, cout: int, k: int = 3) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, kernel_size=k, bias=False)
 
@@ -233,19 +251,8 @@ _GAP_RF_NOTE = "the RF table stops at the last 3x3 conv (r=18); the GAP (r 18 ->
     summary_rows=parse_torchinfo(MNISTNET_2_SUMMARY),
     rf_rows=parse_rf_table(MNISTNET_2_RF),
     arch_rows=parse_arch_table(MNISTNET_2_ARCH),
-    recipe=Recipe(
-        optimizer="SGD",
-        optimizer_kwargs={"lr": 0.075, "momentum": 0.9},
-        schedule=Schedule("StepLR", {"step_size": 2, "gamma": 0.65}),
-        epochs=15,
-        batch_size=128,
-        train_transforms=_AUGMENT,
-        test_transforms=_PLAIN,
-        dropout=0.05,
-        inferred={"optimizer": _SGD_INFERRED, "batch_size": _BATCH_INFERRED,
-                  "schedule": "log: 7.5e-2, x0.65 every 2 epochs -> StepLR(step_size=2, gamma=0.65)",
-                  "dropout": "from the analysis text ('dropout rate (0.05)')"},
-    ),
+    recipe=_augmented_recipe(lr=0.075, step_size=2, gamma=0.65, dropout=0.05,
+                             dropout_source="the analysis text ('dropout rate (0.05)')"),
     results=Results(
         best_train_acc=98.87, best_train_epoch=14,
         best_test_acc=99.47, best_test_epoch=13,
@@ -323,19 +330,8 @@ MNISTNET_3_ARCH = """
     summary_rows=parse_torchinfo(MNISTNET_3_SUMMARY),
     rf_rows=parse_rf_table(MNISTNET_2_RF),
     arch_rows=parse_arch_table(MNISTNET_3_ARCH),
-    recipe=Recipe(
-        optimizer="SGD",
-        optimizer_kwargs={"lr": 0.05, "momentum": 0.9},
-        schedule=Schedule("StepLR", {"step_size": 4, "gamma": 0.35}),
-        epochs=15,
-        batch_size=128,
-        train_transforms=_AUGMENT,
-        test_transforms=_PLAIN,
-        dropout=0.01,
-        inferred={"optimizer": _SGD_INFERRED, "batch_size": _BATCH_INFERRED,
-                  "schedule": "log: 5e-2, x0.35 every 4 epochs -> StepLR(step_size=4, gamma=0.35)",
-                  "dropout": "from the analysis text ('dropout rate: 0.01')"},
-    ),
+    recipe=_augmented_recipe(lr=0.05, step_size=4, gamma=0.35, dropout=0.01,
+                             dropout_source="the analysis text ('dropout rate: 0.01')"),
     results=Results(
         best_train_acc=98.92, best_train_epoch=13,
         best_test_acc=99.45, best_test_epoch=10,
