@@ -47,9 +47,9 @@ def misclassified_grid(images: torch.Tensor, truth: list[int], predicted: list[i
             continue
         image = images[k].cpu()
         if image.shape[0] == 1:
-            ax.imshow(image[0], cmap="gray")
+            ax.imshow(image[0].numpy(), cmap="gray")
         else:
-            ax.imshow(image.permute(1, 2, 0))
+            ax.imshow(image.permute(1, 2, 0).numpy())
         ax.set_title(f"{classes[truth[k]]} -> {classes[predicted[k]]}", fontsize=8, color="crimson")
     if n == 0:
         axes.flat[0].text(0.5, 0.5, "no misclassified test images", ha="center", va="center")

@@ -181,7 +181,6 @@ LOADERS = {"fast": FastLoader, "torchvision": TorchvisionLoader}
 class RunResult:
     run_dir: Path
     metrics: list[dict]
-    stopped: str | None = None  # why the run ended early ("interrupted", "diverged"), else None
 
     @property
     def best(self) -> dict | None:
