@@ -314,7 +314,7 @@ def train(
     except KeyboardInterrupt:
         done = len(trainer.metrics)
         err_console.print(f"[yellow]interrupted[/] after {done} complete epoch(s); last.pt holds epoch {done}. "
-                          f"Resume with: rfkit train --resume {config.run_dir}")
+                          f"Resume with: rfkit train --resume {config.run_dir}", soft_wrap=True, highlight=False)
         raise typer.Exit(130)
     loaded = load(config.model, need_size=False)
     report = rfkit.trace(loaded.model, loaded.input_size or trainer.input_size)

@@ -240,3 +240,24 @@ def test_crop_and_flip_match_torchvision_for_fixed_parameters():
 def test_unsupported_transform_asks_for_the_torchvision_loader():
     with pytest.raises(RfkitError, match="--loader torchvision"):
         augment.DeviceAugment(("ColorJitter(0.2)",))
+
+
+def test_ctrl_c_keeps_the_last_epoch_and_says_how_to_resume(mnist_dir, tmp_path, monkeypatch):
+    original = training.Trainer.train_epoch
+
+    def interrupted(self, epoch):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return original(self, epoch)
+
+    monkeypatch.setattr(training.Trainer, "train_epoch", interrupted)
+    run = tmp_path / "ctrl-c"
+    result = runner.invoke(app, ["train", "zoo.MnistNet_3", "--data-dir", str(mnist_dir), "--epochs", "3",
+                                 "--batch-size", "64", "--device", "cpu", "--run-dir", str(run)])
+    assert result.exit_code == 130
+    assert f"Resume with: rfkit train --resume {run}" in result.output
+    assert torch.load(run / "last.pt", weights_only=True)["epoch"] == 1
+    monkeypatch.setattr(training.Trainer, "train_epoch", original)
+    resumed = runner.invoke(app, ["train", "--resume", str(run), "--device", "cpu"])
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads((run / "metrics.json").read_text())[-1]["epoch"] == 3
