@@ -15,6 +15,12 @@ def shared_data_dir() -> Path | None:
     return next((p for p in candidates if (p / "MNIST" / "raw").is_dir()), None)
 
 
+def seeds_dir() -> Path:
+    """The documented seeds: $RFKIT_SEEDS, else ../shared/seeds beside the checkout."""
+    env = os.environ.get("RFKIT_SEEDS")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "seeds"
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     path = shared_data_dir()

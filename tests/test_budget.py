@@ -1,7 +1,6 @@
 """Budgets, `rfkit check`, the pytest helpers and plugin, and `rfkit audit`."""
 import json
 import textwrap
-from pathlib import Path
 
 import pytest
 import torch.nn as nn
@@ -9,13 +8,14 @@ from typer.testing import CliRunner
 
 import rfkit
 import zoo
+from conftest import seeds_dir
 from rfkit import audit as audits
 from rfkit import budget as budgets
 from rfkit.cli import app
 from rfkit.testing import assert_budget, assert_params, assert_rf
 
 runner = CliRunner()
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+SEEDS = seeds_dir()
 
 WIDE_NET = textwrap.dedent("""
     from zoo import MnistNet_3

@@ -2,7 +2,6 @@
 printed tables reproduced line for line."""
 import json
 import re
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,10 +13,11 @@ from typer.testing import CliRunner
 
 import rfkit
 import zoo
+from conftest import seeds_dir
 from rfkit import summaries
 from rfkit.cli import app
 
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+SEEDS = seeds_dir()
 TORCHSUMMARY_LINE = re.compile(
     r"^(-{64}|={64}|\s+Layer \(type\)\s+Output Shape\s+Param #|\s*\w+-\d+\s+\[.*\]\s+[\d,]+|"
     r"(Total|Trainable|Non-trainable) params: [\d,]+|Input size \(MB\).*|Forward/backward pass size \(MB\).*|"

@@ -261,3 +261,18 @@ def test_ctrl_c_keeps_the_last_epoch_and_says_how_to_resume(mnist_dir, tmp_path,
     resumed = runner.invoke(app, ["train", "--resume", str(run), "--device", "cpu"])
     assert resumed.exit_code == 0, resumed.output
     assert json.loads((run / "metrics.json").read_text())[-1]["epoch"] == 3
+
+
+def test_real_mnist_loads_with_documented_statistics(data_dir):
+    train, test = data.load_split("mnist", data_dir, True), data.load_split("mnist", data_dir, False)
+    assert train.images.shape == (60000, 1, 28, 28) and test.images.shape == (10000, 1, 28, 28)
+    assert train.images.dtype == torch.uint8 and train.labels.bincount().tolist()[1] == 6742
+    pixels = train.images.float() / 255
+    assert round(pixels.mean().item(), 4) == 0.1307 and round(pixels.std().item(), 4) == 0.3081
+    images = test.images[:200]
+    angles = torch.empty(200).uniform_(-7, 7, generator=torch.Generator().manual_seed(2))
+    ours = augment.pil_affine_nearest(images, augment.rotation_matrix(angles, 28, 28),
+                                      torch.tensor([1], dtype=torch.uint8))
+    for k in range(0, 200, 20):
+        expected = TF.rotate(_pil(images[k:k + 1])[0], float(angles[k]), fill=(1,))
+        assert torch.equal(ours[k, 0], torch.from_numpy(np.array(expected)))
