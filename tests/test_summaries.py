@@ -169,6 +169,9 @@ def test_summary_cli_styles_and_json():
     assert data["params"] == 7416 and data["macs"] == 1131712
     gap = next(m for m in data["modules"] if m["name"] == "gap")
     assert gap["r_out"] == [28.0, 28.0]
+    block1 = next(m for m in data["modules"] if m["name"] == "block1")
+    assert block1["subtree_params"] == 72 + 16 + 1152 + 32 + 128 and block1["params"] == 0
+    assert "1,400" in rich_out  # the same subtree total in the rich tree
     ts = runner.invoke(app, ["summary", "zoo.S6Net", "--style", "torchsummary"]).output
     assert "Total params: 17,118" in ts
     ti = runner.invoke(app, ["summary", "zoo.MnistNet_1", "--style", "torchinfo", "--depth", "1"]).output
