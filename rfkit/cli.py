@@ -17,7 +17,7 @@ from rich.table import Table
 import rfkit
 from rfkit import render
 from rfkit.errors import RfkitError, TraceError
-from rfkit.loading import load
+from rfkit.loading import load, parse_ints
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Exact receptive-field and architecture analysis for PyTorch models.")
@@ -167,10 +167,7 @@ def _rf_option(text: Optional[str]):
     """'28' -> 28 (every axis); '28,32' -> (28, 32)."""
     if text is None:
         return None
-    try:
-        values = tuple(int(v) for v in text.replace("x", ",").split(","))
-    except ValueError:
-        raise RfkitError(f"--min-rf {text!r} is not an integer or a per-axis list like 28,32") from None
+    values = parse_ints(text, "--min-rf", "an integer or a per-axis list (e.g. 28,32)")
     return values[0] if len(values) == 1 else values
 
 

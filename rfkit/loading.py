@@ -32,18 +32,20 @@ class LoadedModel:
         return self.card.name if self.card else type(self.model).__name__
 
 
-def parse_input_size(text: str | None) -> tuple[int, ...] | None:
-    """'1,28,28' or '1x28x28' -> (1, 28, 28)."""
-    if text is None:
-        return None
+def parse_ints(text: str, flag: str, example: str) -> tuple[int, ...]:
+    """'1,28,28' or '1x28x28' -> (1, 28, 28): positive integers, or a one-line error naming `flag`."""
     parts = text.replace("x", ",").replace(" ", "").strip("()[]").split(",")
     try:
-        size = tuple(int(p) for p in parts if p)
+        values = tuple(int(p) for p in parts)
     except ValueError:
-        raise ModelLoadError(f"--input-size {text!r} is not C,H,W integers (e.g. 3,224,224)") from None
-    if not size or any(v <= 0 for v in size):
-        raise ModelLoadError(f"--input-size {text!r} needs positive integers, e.g. 3,224,224")
-    return size
+        raise ModelLoadError(f"{flag} {text!r} is not {example}") from None
+    if not values or any(v <= 0 for v in values):
+        raise ModelLoadError(f"{flag} {text!r} needs positive integers, e.g. {example.split()[-1].strip('()')}")
+    return values
+
+
+def parse_input_size(text: str | None) -> tuple[int, ...] | None:
+    return None if text is None else parse_ints(text, "--input-size", "C,H,W integers (e.g. 3,224,224)")
 
 
 def _import_file(path: Path):

@@ -322,13 +322,9 @@ def reduction(call: OpCall) -> Outcome:
     state = call.state
     for dim in reduced:
         state = _mix_dim(state, dim)
-    dims = []
-    for d in state.dims:
-        if d is None or keep:
-            dims.append(d if d is None or d not in reduced or keep else None)
-        else:
-            dims.append(None if d in reduced else d - sum(r < d for r in reduced))
-    state = TensorRF(state.axes, tuple(dims), state.folded)
+    dims = tuple(d if d is None or keep else None if d in reduced else d - sum(r < d for r in reduced)
+                 for d in state.dims)
+    state = TensorRF(state.axes, dims, state.folded)
     return _one(call, state, GLOBAL if any(call.state.axes_at(d) for d in reduced) else POINTWISE)
 
 

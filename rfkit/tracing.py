@@ -488,8 +488,7 @@ def _first_line(exc: Exception) -> str:
 def _report(recorder: _Recorder, model, x, device, name, output) -> Report:
     states = [s for t in _tensors(output) if (s := recorder.state_of(t)) is not None]
     if not states:
-        last = next((recorder.state_of(t) for t, _ in reversed(list(recorder.states.values()))), None)
-        states = [last] if last is not None else []
+        states = [next(reversed(recorder.states.values()))[1]] if recorder.states else []
     if states:
         n_axes = len(states[0].axes)
         merged = tuple(rf.union([s.axes[i] for s in states], states[0].axes[i].n).rf for i in range(n_axes))

@@ -144,9 +144,10 @@ def _flat(obj):
     return [t for item in obj for t in _flat(item)] if isinstance(obj, (list, tuple)) else []
 
 
-def _measure(model: nn.Module, size: tuple[int, ...]) -> Verification:
-    """Two backward passes: the central output position, and its diagonal neighbour for the jumps."""
-    report = trace(model, size)
+def _measure(model: nn.Module, size: tuple[int, ...], report: Report | None = None) -> Verification:
+    """Two backward passes: the central output position, and its diagonal neighbour for the jumps.
+    `report` is the trace at `size`, when the caller already has it."""
+    report = report or trace(model, size)
     probe = _positive_copy(model)
     x = torch.rand((1, *size), dtype=torch.float64, generator=torch.Generator().manual_seed(1)) + 0.5
     spatial = len(report.output)
@@ -210,7 +211,7 @@ def verify(model: nn.Module, input_size, enlarge: bool = True) -> Verification:
             enlarged = None
         if enlarged is not None and enlarged.report.output_shape[:1] == base.output_shape[:1]:
             return enlarged
-    return _measure(model, size)
+    return _measure(model, size, base)
 
 
 def _max_jumps(report: Report) -> tuple:

@@ -104,6 +104,9 @@ def test_model_forms(tmp_path):
     (["table", "missing/file.py:Net", "-i", "1,28,28"], "does not exist"),
     (["table", "torchvision.models.resnet18"], "--input-size"),
     (["table", "zoo.MnistNet_2", "-i", "1,a,28"], "not C,H,W"),
+    (["table", "zoo.MnistNet_2", "-i", "1,,28"], "not C,H,W"),
+    (["check", "zoo.MnistNet_3", "--min-rf", "2x"], "--min-rf '2x' is not an integer or a per-axis list"),
+    (["check", "zoo.MnistNet_3", "--min-rf", "0"], "needs positive integers"),
 ])
 def test_bad_model_arguments_exit_2_with_one_line(args, needle):
     result = rfkit_cmd(*args)
