@@ -53,6 +53,7 @@ class TrainConfig:
     test_transforms: list
     compile: bool = False
     amp: str | None = None
+    channels_last: bool | None = None  # None: on for 4-D (image) data, where benchmarks/train_speed.py measured it faster
     workers: int = 0
     inferred: dict = field(default_factory=dict)
 
@@ -261,14 +262,21 @@ class Trainer:
         self.steps_per_epoch = math.ceil(self.n_train / config.batch_size)
         self.model = build_model(config).to(self.device)
         self.optimizer, self.schedule = _optimizer_and_schedule(config, self.model, self.steps_per_epoch)
+        self.memory_format = torch.channels_last if self._use_channels_last() else torch.preserve_format
+        self.model.to(memory_format=self.memory_format)
         self.step_model = torch.compile(self.model) if config.compile else self.model
         self.metrics: list[dict] = []
         self.start_epoch = 1
 
-    @property
-    def input_size(self) -> tuple[int, ...]:
-        x, _, _ = next(iter(self.loader.test_batches(1)))
-        return tuple(x.shape[1:])
+    def _use_channels_last(self) -> bool:
+        """channels_last for image batches unless the config says otherwise: 1.24x on MnistNet_3's CPU
+        step (benchmarks/train_speed.py), and the layout cuDNN's tensor-core kernels want on a GPU."""
+        if self.config.channels_last is not None:
+            return self.config.channels_last
+        return self.loader.test.images.dim() == 4 if hasattr(self.loader.test, "images") else True
+
+    def _batch(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=self.memory_format) if x.dim() == 4 else x
 
     def resume(self):
         state = torch.load(self.run_dir / "last.pt", map_location=self.device, weights_only=True)
@@ -294,7 +302,7 @@ class Trainer:
         start = time.perf_counter()
         for step, (x, y) in enumerate(self.loader.train_batches(epoch)):
             with self._autocast():
-                out = self.step_model(x)
+                out = self.step_model(self._batch(x))
                 loss = F.cross_entropy(out.float(), y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -326,7 +334,7 @@ class Trainer:
         wrong, predicted = [], []
         for x, y, offset in self.loader.test_batches():
             with self._autocast():
-                out = self.step_model(x).float()
+                out = self.step_model(self._batch(x)).float()
             loss_sum += F.cross_entropy(out, y, reduction="sum")
             pred = out.argmax(1)
             correct += (pred == y).sum()
@@ -356,6 +364,7 @@ class Trainer:
 
     def run(self) -> RunResult:
         best_acc = max((m["test_acc"] for m in self.metrics), default=-1.0)
+        misclassified = None
         for epoch in range(self.start_epoch, self.config.epochs + 1):
             if self.reporter:
                 self.reporter.start_epoch(epoch, self.config.epochs, self.steps_per_epoch, self.n_train)
@@ -364,16 +373,17 @@ class Trainer:
             finally:
                 if self.reporter:
                     self.reporter.end_epoch()
-            test, wrong_idx, wrong_pred = self.evaluate()
+            test, *misclassified = self.evaluate()
             row.update(test)
             self.metrics.append(row)
             is_best = row["test_acc"] > best_acc
             best_acc = max(best_acc, row["test_acc"])
             self.checkpoint(epoch, is_best)
             _write_metrics(self.metrics, self.run_dir)
-            self.figures(wrong_idx, wrong_pred)
             if self.reporter:
                 self.reporter.epoch_line(row, self.config.epochs)
+        if misclassified is not None:
+            self.figures(*misclassified)
         return RunResult(self.run_dir, self.metrics)
 
 
