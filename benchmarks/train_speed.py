@@ -22,7 +22,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from rfkit import train as training
+from rfkit.train import config as train_config
+from rfkit.train import trainer as training
 from rfkit.loading import load
 
 
@@ -63,10 +64,10 @@ def main():
     loaded = load(args.model, need_size=False)
     rates = {}
     for loader in ("fast", "torchvision"):
-        config = training.make_config(args.model, loaded.name, loaded.card, data_dir=args.data_dir,
+        config = train_config.make_config(args.model, loaded.name, loaded.card, data_dir=args.data_dir,
                                       run_dir="/nonexistent", device=args.device, loader=loader,
                                       workers=args.workers, compile=args.compile)
-        trainer = training.Trainer(config)
+        trainer = training.Trainer(config, load(args.model, need_size=False).model)
         if loader == "fast":
             x, y = next(trainer.loader.train_batches(0))
             synthetic = iter(lambda: (x, y), None)

@@ -1,7 +1,8 @@
 """rfkit: exact receptive-field and architecture analysis for PyTorch models."""
 from rfkit.errors import ModelLoadError, RfkitError, TraceError
-from rfkit.rules import register_rule
-from rfkit.tracing import Layer, Report, trace
+from rfkit.analysis.rules import register_rule
+from rfkit.analysis.report import Layer, Report
+from rfkit.analysis.tracing import trace
 
 __version__ = "0.1.0"
 

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 import rfkit
-from rfkit import render
+from rfkit.output import render
 from rfkit.errors import RfkitError, TraceError
 from rfkit.loading import load, parse_ints
 
@@ -131,7 +131,7 @@ def summary(
     fmt: SummaryFormat = typer.Option(SummaryFormat.text, "--format", "-f", help="text (the style) or json."),
 ):
     """Per-module shapes, parameters (each tensor once), MACs, memory and RF columns."""
-    from rfkit import summaries
+    from rfkit.output import summaries
 
     loaded = load(model, input_size)
     report = rfkit.trace(loaded.model, loaded.input_size)
@@ -154,7 +154,7 @@ def verify(
     enlarge: bool = typer.Option(True, help="Grow the input so a central output's RF is not clipped."),
 ):
     """Check the traced RF against gradients: float64, positive weights, linear activations."""
-    from rfkit.verify import verify as run_verify
+    from rfkit.checks.verify import verify as run_verify
 
     loaded = load(model, input_size)
     result = run_verify(loaded.model, loaded.input_size, enlarge=enlarge)
@@ -194,7 +194,7 @@ def check(
 
     Exit code 0 when every check passes, 1 when any fails.
     """
-    from rfkit import budget as budgets
+    from rfkit.checks import budget as budgets
 
     loaded = load(model, input_size)
     report = rfkit.trace(loaded.model, loaded.input_size)
@@ -228,7 +228,7 @@ def audit(
     fmt: SummaryFormat = typer.Option(SummaryFormat.text, "--format", "-f", help="text or json."),
 ):
     """List every discrepancy between documented tables and the traced model (exit 1 if any)."""
-    from rfkit import audit as audits
+    from rfkit.checks import audit as audits
 
     loaded = load(model, input_size)
     report = rfkit.trace(loaded.model, loaded.input_size)
@@ -246,7 +246,7 @@ def audit(
                 raise RfkitError(f"{doc} has no heading mentioning {section!r}") from None
         documented = audits.from_text(text)
     elif loaded.card is not None:
-        documented = audits.from_card(loaded.card)
+        documented = loaded.card.documented
     else:
         raise RfkitError(f"{model} is not a zoo network: pass --doc README.md")
     found = audits.audit(documented, report)
@@ -283,25 +283,29 @@ def train(
     amp: Optional[str] = typer.Option(None, help="bf16 autocast."),
 ):
     """Train with the documented recipe and set measured accuracy beside the documentation."""
-    from rfkit import budget as budgets
-    from rfkit import progress
-    from rfkit import train as training
+    import torch
+
+    from rfkit.checks import budget as budgets
+    from rfkit.train import config as train_config
+    from rfkit.train import progress
+    from rfkit.train import trainer as training
 
     if amp not in (None, "bf16"):
         raise RfkitError(f"--amp {amp!r}: only bf16 is supported")
     if resume is not None:
-        config = training.load_config(resume, epochs=epochs, device=training.resolve_device(device)
-                                      if device != "auto" else None)
+        config = train_config.load_config(resume, epochs=epochs, device=train_config.resolve_device(device)
+                                          if device != "auto" else None)
         config.run_dir = str(resume)
     elif model is None:
         raise RfkitError("give a MODEL to train, or --resume RUN_DIR")
-    else:
-        loaded = load(model, need_size=False)
-        config = training.make_config(model, loaded.name, loaded.card, dataset=dataset, data_dir=data_dir,
-                                      run_dir=run_dir, device=device, epochs=epochs, batch_size=batch_size, lr=lr,
-                                      seed=seed, loader=loader.value, compile=compile, amp=amp)
+    torch.manual_seed(config.seed if resume is not None else seed)  # the initialisation is part of the run
+    loaded = load(config.model if resume is not None else model, need_size=False)
+    if resume is None:
+        config = train_config.make_config(model, loaded.name, loaded.card, dataset=dataset, data_dir=data_dir,
+                                          run_dir=run_dir, device=device, epochs=epochs, batch_size=batch_size,
+                                          lr=lr, seed=seed, loader=loader.value, compile=compile, amp=amp)
     reporter = progress.RichReporter(console)
-    trainer = training.start(config, reporter, resume=resume is not None)
+    trainer = training.start(config, loaded.model, reporter, resume=resume is not None)
     console.print(f"[bold]{config.name}[/] on {config.dataset}: {config.epochs} epochs, batch {config.batch_size}, "
                   f"{config.optimizer} {config.optimizer_kwargs}, schedule "
                   f"{config.schedule['name'] if config.schedule else 'none'}, {config.loader} loader, "
@@ -313,12 +317,10 @@ def train(
         err_console.print(f"[yellow]interrupted[/] after {done} complete epoch(s); last.pt holds epoch {done}. "
                           f"Resume with: rfkit train --resume {config.run_dir}", soft_wrap=True, highlight=False)
         raise typer.Exit(130)
-    loaded = load(config.model, need_size=False)
-    report = rfkit.trace(loaded.model, loaded.input_size or trainer.input_size)
-    card = loaded.card
-    limits = budgets.resolve([config.model, config.name], card)
+    report = rfkit.trace(trainer.model, loaded.input_size or trainer.loader.input_size)
+    limits = budgets.resolve([config.model, config.name], loaded.card)
     checks = budgets.evaluate(report, limits) if limits.active else []
-    console.print(progress.final_panel(config, result, card, report, checks))
+    console.print(progress.final_panel(config, result, loaded.card, report, checks))
 
 
 @app.command("zoo")
@@ -328,7 +330,7 @@ def zoo_list():
     import zoo
 
     t = Table(title="rfkit zoo: networks documented in the course seeds", header_style="bold cyan")
-    from rfkit import budget as budgets
+    from rfkit.checks import budget as budgets
 
     for col, just in (("name", "left"), ("seed", "left"), ("input", "left"), ("dataset", "left"),
                       ("params (doc)", "right"), ("params (model)", "right"), ("", "center"),
@@ -338,7 +340,7 @@ def zoo_list():
         card = zoo.card(name)
         model = zoo.create(name)
         counted = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
-        ok = "[green]=[/]" if counted == card.params else "[red]![/]"
+        ok = "[green]=[/]" if counted == card.documented.params else "[red]![/]"
         r = card.results
         acc = f"{r.best_test_acc:.2f}% (epoch {r.best_test_epoch})" if r.best_test_acc is not None else "-"
         limits = budgets.resolve([f"zoo.{name}", name], card)
@@ -349,7 +351,7 @@ def zoo_list():
         else:
             status = "[dim]none documented[/]"
         t.add_row(f"zoo.{name}", card.seed[:3], "x".join(map(str, card.input_size)), card.dataset,
-                  f"{card.params:,}", f"{counted:,}", ok, acc, status)
+                  f"{card.documented.params:,}", f"{counted:,}", ok, acc, status)
     console.print(t)
 
 

@@ -12,12 +12,14 @@ import inspect
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch.nn as nn
 
-import zoo
 from rfkit.errors import ModelLoadError
-from zoo.registry import Card
+
+if TYPE_CHECKING:
+    from zoo.registry import Card
 
 
 @dataclass
@@ -85,6 +87,8 @@ def _import_dotted(dotted: str):
 
 
 def _not_found(spec: str, tried: str) -> str:
+    import zoo
+
     close = zoo.registry.closest(spec)
     hint = f"; closest zoo names: {', '.join('zoo.' + c for c in close)}" if close else \
         f"; zoo names: {', '.join(zoo.names())}"
@@ -108,6 +112,8 @@ def _instantiate(obj, spec: str) -> nn.Module:
 
 def resolve(spec: str):
     """The object a MODEL string names (class, factory or module instance)."""
+    import zoo
+
     spec = spec.strip()
     if spec in zoo.names():
         return zoo.entry(spec).builder
@@ -134,6 +140,8 @@ def resolve(spec: str):
 def load(spec: str, input_size: str | tuple[int, ...] | None = None, need_size: bool = True) -> LoadedModel:
     """A model and its input size: a zoo card's unless `input_size` overrides it.
     Training passes `need_size=False`: there the data gives the size."""
+    import zoo
+
     obj = resolve(spec)
     card = zoo.card_of(obj) if inspect.isclass(obj) or isinstance(obj, nn.Module) else None
     model = _instantiate(obj, spec)

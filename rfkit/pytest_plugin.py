@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from rfkit import render, summaries
-from rfkit.tracing import Measured
+from rfkit.output import render, summaries
+from rfkit.analysis.report import Measured
 
 
 @pytest.fixture

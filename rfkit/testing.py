@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-import zoo
-from rfkit import budget as budgets
-from rfkit import render, summaries
-from rfkit.tracing import Report, trace
+from rfkit.checks import budget as budgets
+from rfkit.output import render, summaries
+from rfkit.analysis.report import Report
+from rfkit.analysis.tracing import trace
 
 
 def _trace(model: nn.Module, input_size) -> Report:
+    import zoo
+
     card = zoo.card_of(model)
     size = input_size or (card.input_size if card else None)
     if size is None:
@@ -63,7 +65,7 @@ def assert_rf(model: nn.Module, equals=None, min=None, layer: str | None = None,
 
 
 def assert_budget(model: nn.Module, input_size=None, **limits):
-    """Every limit of `rfkit.budget.Budget` given as a keyword holds (max_params=..., min_rf=..., ...)."""
+    """Every limit of `rfkit.checks.budget.Budget` given as a keyword holds (max_params=..., min_rf=..., ...)."""
     report = _trace(model, input_size)
     checks = budgets.evaluate(report, budgets.Budget().merged(**limits))
     failed = [c for c in checks if not c.passed]

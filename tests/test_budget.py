@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 import rfkit
 import zoo
 from conftest import seeds_dir
-from rfkit import audit as audits
-from rfkit import budget as budgets
+from rfkit.checks import audit as audits
+from rfkit.checks import budget as budgets
 from rfkit.cli import app
 from rfkit.testing import assert_budget, assert_params, assert_rf
 
@@ -147,7 +147,7 @@ def test_audit_of_the_zoo_finds_exactly_the_seed_errata():
         report = rfkit.trace(zoo.create(name), zoo.card(name).input_size)
         report.model_name = name
         found += [(name, d.table, d.row, d.documented, d.traced)
-                  for d in audits.audit(audits.from_card(zoo.card(name)), report)]
+                  for d in audits.audit(zoo.card(name).documented, report)]
     assert found == EXPECTED_ERRATA
 
 

@@ -1,8 +1,8 @@
 """The per-axis formulas of docs/rf.md, checked on hand-derived cases."""
 from fractions import Fraction
 
-from rfkit import rf
-from rfkit.rf import AxisRF
+from rfkit.analysis import rf
+from rfkit.analysis.rf import AxisRF
 
 
 def test_conv_formulas():

@@ -17,7 +17,7 @@ def rows(name):
 
 def test_mnistnet_1_matches_seed_plus_the_left_out_1x1():
     got, report = rows("MnistNet_1")
-    seed = list(zoo.card("MnistNet_1").rf_rows)
+    seed = list(zoo.card("MnistNet_1").documented.rf_rows)
     left_out = RFRow(5, 1, 1, 0, 5, 20, 2, 20, 2)
     assert got == seed[:-1] + [left_out] + seed[-1:]
     assert report.rf == (28, 28)
@@ -28,7 +28,7 @@ def test_gap_nets_match_seed_plus_gap_and_classifier(name):
     got, report = rows(name)
     gap = RFRow(6, 6, 6, 0, 1, 18, 2, 28, 12)  # the seeds' convention: GAP over 6x6 at jump 2, 18 -> 28
     head = RFRow(1, 1, 1, 0, 1, 28, 12, 28, 12)
-    assert got == list(zoo.card(name).rf_rows) + [gap, head]
+    assert got == list(zoo.card(name).documented.rf_rows) + [gap, head]
     assert report.rf_before_global == (18, 18)
     assert report.first_global.name == "gap"
 

@@ -124,7 +124,7 @@ def test_unknown_op_is_flagged_not_guessed():
 
 
 def test_user_registered_rule():
-    from rfkit import rules
+    from rfkit.analysis import rules
 
     class Tiles(nn.Module):
         def forward(self, x):
@@ -243,7 +243,7 @@ def test_layer_lookup_and_columns():
 @pytest.mark.parametrize("name", ["MnistNet_2", "S5Net", "UltimusNet"])
 def test_meta_cpu_and_auto_give_the_same_report(name):
     import zoo
-    from rfkit import render
+    from rfkit.output import render
 
     model = zoo.create(name)
     size = zoo.card(name).input_size

@@ -11,10 +11,12 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 from typer.testing import CliRunner
 
-from rfkit import augment, data
-from rfkit import train as training
+from rfkit.train import augment, data
+from rfkit.train import config as train_config
+from rfkit.train import trainer as training
 from rfkit.cli import app
 from rfkit.errors import RfkitError
+from rfkit.loading import load
 
 runner = CliRunner()
 
@@ -54,7 +56,13 @@ def config(mnist_dir, tmp_path, name="r", **kw):
     values = dict(data_dir=mnist_dir, run_dir=tmp_path / name, device="cpu", epochs=2, batch_size=32, seed=3)
     values.update(kw)
     import zoo
-    return training.make_config("zoo.MnistNet_3", "MnistNet_3", zoo.card("MnistNet_3"), **values)
+    return train_config.make_config("zoo.MnistNet_3", "MnistNet_3", zoo.card("MnistNet_3"), **values)
+
+
+def begin(cfg, resume=False):
+    """A trainer for `cfg`, its model built under the run's seed as `rfkit train` builds it."""
+    torch.manual_seed(cfg.seed)
+    return training.start(cfg, load(cfg.model, need_size=False).model, resume=resume)
 
 
 def test_torchvision_reads_the_generated_files(mnist_dir):
@@ -64,7 +72,7 @@ def test_torchvision_reads_the_generated_files(mnist_dir):
 
 def test_loss_falls_and_run_directory_is_complete(mnist_dir, tmp_path):
     cfg = config(mnist_dir, tmp_path, epochs=3)
-    result = training.start(cfg).run()
+    result = begin(cfg).run()
     losses = [m["train_loss"] for m in result.metrics]
     assert losses[-1] < losses[0]
     run = tmp_path / "r"
@@ -82,17 +90,17 @@ def test_loss_falls_and_run_directory_is_complete(mnist_dir, tmp_path):
 
 
 def test_resume_equals_uninterrupted(mnist_dir, tmp_path):
-    whole = training.start(config(mnist_dir, tmp_path, "whole", epochs=3)).run()
-    training.start(config(mnist_dir, tmp_path, "part", epochs=2)).run()
-    resumed_cfg = training.load_config(tmp_path / "part", epochs=3)
-    resumed = training.start(resumed_cfg, resume=True).run()
+    whole = begin(config(mnist_dir, tmp_path, "whole", epochs=3)).run()
+    begin(config(mnist_dir, tmp_path, "part", epochs=2)).run()
+    resumed_cfg = train_config.load_config(tmp_path / "part", epochs=3)
+    resumed = begin(resumed_cfg, resume=True).run()
     strip = [{k: v for k, v in m.items() if k not in ("seconds", "samples_per_s")} for m in resumed.metrics]
     expected = [{k: v for k, v in m.items() if k not in ("seconds", "samples_per_s")} for m in whole.metrics]
     assert strip == expected
 
 
 def test_torchvision_loader_runs_the_same_recipe(mnist_dir, tmp_path):
-    result = training.start(config(mnist_dir, tmp_path, epochs=1, loader="torchvision", workers=0)).run()
+    result = begin(config(mnist_dir, tmp_path, epochs=1, loader="torchvision", workers=0)).run()
     assert len(result.metrics) == 1 and 0 <= result.metrics[0]["test_acc"] <= 100
     assert (tmp_path / "r" / "misclassified.png").is_file()
 
@@ -101,7 +109,7 @@ def test_refuses_to_overwrite_a_run(mnist_dir, tmp_path):
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "notes.txt").write_text("mine")
     with pytest.raises(RfkitError, match="exists and is not empty"):
-        training.start(config(mnist_dir, tmp_path))
+        begin(config(mnist_dir, tmp_path))
     assert (tmp_path / "r" / "notes.txt").read_text() == "mine"
 
 
@@ -130,10 +138,10 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(mnist_dir, tmp_path):
     path = tmp_path / "diverging.py"
     path.write_text(NAN_NET)
     import zoo
-    cfg = training.make_config(f"{path}:Diverging", "Diverging", zoo.card("MnistNet_3"), data_dir=mnist_dir,
+    cfg = train_config.make_config(f"{path}:Diverging", "Diverging", zoo.card("MnistNet_3"), data_dir=mnist_dir,
                                run_dir=tmp_path / "r", device="cpu", epochs=3, batch_size=32)
     with pytest.raises(training.Diverged, match=r"became nan in epoch 2.*last.pt \(epoch 1\)"):
-        training.start(cfg).run()
+        begin(cfg).run()
     assert torch.load(tmp_path / "r" / "last.pt", weights_only=True)["epoch"] == 1
 
 
@@ -152,7 +160,7 @@ def test_missing_data_names_the_files(tmp_path, monkeypatch):
 def test_cuda_without_cuda_is_one_line_error():
     bad = "cuda:99" if torch.cuda.is_available() else "cuda"
     with pytest.raises(RfkitError, match="CUDA|CUDA device"):
-        training.resolve_device(bad)
+        train_config.resolve_device(bad)
     result = runner.invoke(app, ["train", "zoo.MnistNet_3", "--device", bad])
     assert result.exit_code == 2 and "Traceback" not in result.output
 

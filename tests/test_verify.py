@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import zoo
-from rfkit.verify import verify
+from rfkit.checks.verify import verify
 
 
 def assert_verified(model, size):
@@ -108,7 +108,7 @@ def test_random_nets(net_and_size):
 
 def test_oracle_catches_a_wrong_rule():
     """The oracle is independent of the algebra: a conv rule off by one pixel fails verification."""
-    from rfkit import rf, rules
+    from rfkit.analysis import rf, rules
 
     def sloppy(call):
         out = rules.conv(call)

@@ -16,7 +16,7 @@ def test_all_seven_networks_registered():
 @pytest.mark.parametrize("name", NAMES)
 def test_params_equal_documented_total(name):
     model = zoo.create(name)
-    assert sum(p.numel() for p in model.parameters()) == zoo.card(name).params
+    assert sum(p.numel() for p in model.parameters()) == zoo.card(name).documented.params
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -56,21 +56,21 @@ def torchinfo_rows(model: nn.Module, input_size):
 def test_every_summary_row_matches_seed(name):
     card = zoo.card(name)
     model = zoo.create(name)
-    if card.summary_style == "torchsummary":
+    if card.documented.summary_style == "torchsummary":
         got = torchsummary_rows(model, card.input_size)
-        want = [(r.layer, r.shape, r.params) for r in card.summary_rows]
+        want = [(r.layer, r.shape, r.params) for r in card.documented.summary_rows]
     else:
         got = torchinfo_rows(model, card.input_size)
-        want = [(r.layer, r.shape, r.params) for r in card.summary_rows]
+        want = [(r.layer, r.shape, r.params) for r in card.documented.summary_rows]
     assert got == want
 
 
 def test_cards_hold_seed_tables():
-    assert len(zoo.card("S6Net").summary_rows) == 20
-    assert len(zoo.card("UltimusNet").summary_rows) == 25
-    assert len(zoo.card("MnistNet_2").summary_rows) == 27
-    assert zoo.card("MnistNet_1").rf_rows[-1].r_out == 28
-    assert zoo.card("MnistNet_2").summary_title == "MnistNet_4"
+    assert len(zoo.card("S6Net").documented.summary_rows) == 20
+    assert len(zoo.card("UltimusNet").documented.summary_rows) == 25
+    assert len(zoo.card("MnistNet_2").documented.summary_rows) == 27
+    assert zoo.card("MnistNet_1").documented.rf_rows[-1].r_out == 28
+    assert zoo.card("MnistNet_2").documented.summary_title == "MnistNet_4"
 
 
 def _lr_at_epoch_starts(card, epochs):

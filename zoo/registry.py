@@ -12,38 +12,7 @@ from typing import Callable
 
 import torch.nn as nn
 
-
-@dataclass(frozen=True)
-class SummaryRow:
-    """One row of a documented summary table (torchsummary or torchinfo)."""
-
-    layer: str  # e.g. "Conv2d-1" (torchsummary) or "Conv2d: 2-1" (torchinfo)
-    shape: tuple[int, ...]  # output shape, batch dimension as printed (-1 or 1)
-    params: int | None  # None where the seed printed "--"
-
-
-@dataclass(frozen=True)
-class RFRow:
-    """One row of a documented RF table: n_in, k, s, p, n_out, r_in, j_in, r_out, j_out."""
-
-    n_in: int
-    k: int
-    s: int
-    p: int
-    n_out: int
-    r_in: int
-    j_in: int
-    r_out: int
-    j_out: int
-
-
-@dataclass(frozen=True)
-class ArchRow:
-    """One row of a documented architecture table ("INPUT | KERNEL | OUTPUT")."""
-
-    input: str
-    kernel: str
-    output: str
+from rfkit.checks.docparse import ArchRow, Documented, RFRow, SummaryRow  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)
@@ -103,12 +72,7 @@ class Card:
     seed: str
     input_size: tuple[int, ...]
     dataset: str
-    params: int
-    summary_style: str  # "torchsummary" or "torchinfo"
-    summary_title: str | None
-    summary_rows: tuple[SummaryRow, ...]
-    rf_rows: tuple[RFRow, ...]
-    arch_rows: tuple[ArchRow, ...]
+    documented: Documented  # the seed's tables, parsed from the text it printed
     recipe: Recipe
     results: Results
     targets: Targets

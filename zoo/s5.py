@@ -8,10 +8,10 @@ from __future__ import annotations
 import torch.nn as nn
 import torch.nn.functional as F
 
-from rfkit.docparse import parse_torchsummary
+from rfkit.checks.docparse import Documented, parse_torchsummary
+from rfkit.train.data import NORMALIZE
 from zoo.registry import Card, Recipe, Results, Schedule, Targets, register
 
-_MNIST_NORMALIZE = "Normalize((0.1307,), (0.3081,))"
 
 S5NET_SUMMARY = """
             Conv2d-1           [-1, 32, 26, 26]             288
@@ -69,20 +69,22 @@ class _S5Base(nn.Module):
     seed="000_75bc54f6d3708316.txt",
     input_size=(1, 28, 28),
     dataset="mnist",
-    params=592_660,
-    summary_style="torchsummary",
-    summary_title=None,
-    summary_rows=parse_torchsummary(S5NET_SUMMARY),
-    rf_rows=(),
-    arch_rows=(),
+    documented=Documented(
+        params=592_660,
+        summary_style="torchsummary",
+        summary_title=None,
+        summary_rows=parse_torchsummary(S5NET_SUMMARY),
+        rf_rows=(),
+        arch_rows=(),
+    ),
     recipe=Recipe(
         optimizer="SGD",
         optimizer_kwargs={"lr": 0.01, "momentum": 0.9},
         schedule=Schedule("StepLR", {"step_size": 15, "gamma": 0.1}),
         epochs=20,
         batch_size=512,
-        train_transforms=("ToTensor()", _MNIST_NORMALIZE),
-        test_transforms=("ToTensor()", _MNIST_NORMALIZE),
+        train_transforms=("ToTensor()", NORMALIZE["mnist"]),
+        test_transforms=("ToTensor()", NORMALIZE["mnist"]),
         inferred={
             **_S5_RECIPE_INFERRED,
             "schedule": "log: 1e-2 up to epoch 15, 1e-3 from epoch 16 -> StepLR(step_size=15, gamma=0.1)",
@@ -111,20 +113,22 @@ class S5Net(_S5Base):
     seed="001_1527324a2c96831f.txt",
     input_size=(1, 28, 28),
     dataset="mnist",
-    params=593_200,
-    summary_style="torchsummary",
-    summary_title=None,
-    summary_rows=parse_torchsummary(S5NETBIAS_SUMMARY),
-    rf_rows=(),
-    arch_rows=(),
+    documented=Documented(
+        params=593_200,
+        summary_style="torchsummary",
+        summary_title=None,
+        summary_rows=parse_torchsummary(S5NETBIAS_SUMMARY),
+        rf_rows=(),
+        arch_rows=(),
+    ),
     recipe=Recipe(
         optimizer="SGD",
         optimizer_kwargs={"lr": 0.01, "momentum": 0.9},
         schedule=Schedule("StepLR", {"step_size": 3, "gamma": 0.1}),
         epochs=20,
         batch_size=512,
-        train_transforms=("ToTensor()", _MNIST_NORMALIZE),
-        test_transforms=("ToTensor()", _MNIST_NORMALIZE),
+        train_transforms=("ToTensor()", NORMALIZE["mnist"]),
+        test_transforms=("ToTensor()", NORMALIZE["mnist"]),
         inferred={
             **_S5_RECIPE_INFERRED,
             "schedule": "log: LR divided by 10 every 3 epochs from 1e-2 -> StepLR(step_size=3, gamma=0.1)",

@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch.nn as nn
 import torch.nn.functional as F
 
-from rfkit.docparse import parse_torchsummary
+from rfkit.checks.docparse import Documented, parse_torchsummary
+from rfkit.train.data import NORMALIZE
 from zoo.registry import Card, Recipe, Results, Schedule, Targets, register
 
 S6NET_SUMMARY = """
@@ -36,7 +37,6 @@ S6NET_SUMMARY = """
         AvgPool2d-20             [-1, 10, 1, 1]               0
 """
 
-_NORMALIZE = "Normalize((0.1307,), (0.3081,))"
 
 
 def _unit(cin: int, cout: int, dropout: float) -> list[nn.Module]:
@@ -48,20 +48,22 @@ def _unit(cin: int, cout: int, dropout: float) -> list[nn.Module]:
     seed="003_5d4ceed8b63f7d59.txt",
     input_size=(1, 28, 28),
     dataset="mnist",
-    params=17_118,
-    summary_style="torchsummary",
-    summary_title=None,
-    summary_rows=parse_torchsummary(S6NET_SUMMARY),
-    rf_rows=(),
-    arch_rows=(),
+    documented=Documented(
+        params=17_118,
+        summary_style="torchsummary",
+        summary_title=None,
+        summary_rows=parse_torchsummary(S6NET_SUMMARY),
+        rf_rows=(),
+        arch_rows=(),
+    ),
     recipe=Recipe(
         optimizer="SGD",
         optimizer_kwargs={"lr": 0.01, "momentum": 0.9},
         schedule=Schedule("StepLR", {"step_size": 15, "gamma": 0.1}),
         epochs=20,
         batch_size=128,
-        train_transforms=("ToTensor()", _NORMALIZE),
-        test_transforms=("ToTensor()", _NORMALIZE),
+        train_transforms=("ToTensor()", NORMALIZE["mnist"]),
+        test_transforms=("ToTensor()", NORMALIZE["mnist"]),
         dropout=0.1,
         inferred={
             "optimizer": "text: 'SGD', 'Learning rate - 0.01 with LR scheduler'; momentum 0.9 assumed",

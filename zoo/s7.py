@@ -9,13 +9,13 @@ from __future__ import annotations
 import torch.nn as nn
 import torch.nn.functional as F
 
-from rfkit.docparse import parse_arch_table, parse_rf_table, parse_torchinfo
+from rfkit.checks.docparse import Documented, parse_arch_table, parse_rf_table, parse_torchinfo
+from rfkit.train.data import NORMALIZE
 from zoo.registry import Card, Recipe, Results, Schedule, Targets, register
 
 SEED = "002_2893cf392c735321.txt"
-_NORMALIZE = "Normalize((0.1307,), (0.3081,))"
-_AUGMENT = ("RandomRotation((-7.0, 7.0), fill=(1,))", "RandomAffine(degrees=15)", "ToTensor()", _NORMALIZE)
-_PLAIN = ("ToTensor()", _NORMALIZE)
+_AUGMENT = ("RandomRotation((-7.0, 7.0), fill=(1,))", "RandomAffine(degrees=15)", "ToTensor()", NORMALIZE["mnist"])
+_PLAIN = ("ToTensor()", NORMALIZE["mnist"])
 _SEED_TARGETS = ("< 8,000 params", ">= 99.4% test accuracy within 15 epochs")
 _SGD_INFERRED = "optimizer not printed; SGD with momentum 0.9 assumed, initial LR from the first logged LR"
 _BATCH_INFERRED = "469 batches per epoch in the log: ceil(60000 / 128)"
@@ -111,12 +111,14 @@ MNISTNET_1_ARCH = """
     seed=SEED,
     input_size=(1, 28, 28),
     dataset="mnist",
-    params=8_620,
-    summary_style="torchinfo",
-    summary_title="MnistNet_1",
-    summary_rows=parse_torchinfo(MNISTNET_1_SUMMARY),
-    rf_rows=parse_rf_table(MNISTNET_1_RF),
-    arch_rows=parse_arch_table(MNISTNET_1_ARCH),
+    documented=Documented(
+        params=8_620,
+        summary_style="torchinfo",
+        summary_title="MnistNet_1",
+        summary_rows=parse_torchinfo(MNISTNET_1_SUMMARY),
+        rf_rows=parse_rf_table(MNISTNET_1_RF),
+        arch_rows=parse_arch_table(MNISTNET_1_ARCH),
+    ),
     recipe=Recipe(
         optimizer="SGD",
         optimizer_kwargs={"lr": 0.01, "momentum": 0.9},
@@ -245,12 +247,14 @@ _GAP_RF_NOTE = "the RF table stops at the last 3x3 conv (r=18); the GAP (r 18 ->
     seed=SEED,
     input_size=(1, 28, 28),
     dataset="mnist",
-    params=7_416,
-    summary_style="torchinfo",
-    summary_title="MnistNet_4",
-    summary_rows=parse_torchinfo(MNISTNET_2_SUMMARY),
-    rf_rows=parse_rf_table(MNISTNET_2_RF),
-    arch_rows=parse_arch_table(MNISTNET_2_ARCH),
+    documented=Documented(
+        params=7_416,
+        summary_style="torchinfo",
+        summary_title="MnistNet_4",
+        summary_rows=parse_torchinfo(MNISTNET_2_SUMMARY),
+        rf_rows=parse_rf_table(MNISTNET_2_RF),
+        arch_rows=parse_arch_table(MNISTNET_2_ARCH),
+    ),
     recipe=_augmented_recipe(lr=0.075, step_size=2, gamma=0.65, dropout=0.05,
                              dropout_source="the analysis text ('dropout rate (0.05)')"),
     results=Results(
@@ -324,12 +328,14 @@ MNISTNET_3_ARCH = """
     seed=SEED,
     input_size=(1, 28, 28),
     dataset="mnist",
-    params=6_544,
-    summary_style="torchinfo",
-    summary_title="MnistNet_3",
-    summary_rows=parse_torchinfo(MNISTNET_3_SUMMARY),
-    rf_rows=parse_rf_table(MNISTNET_2_RF),
-    arch_rows=parse_arch_table(MNISTNET_3_ARCH),
+    documented=Documented(
+        params=6_544,
+        summary_style="torchinfo",
+        summary_title="MnistNet_3",
+        summary_rows=parse_torchinfo(MNISTNET_3_SUMMARY),
+        rf_rows=parse_rf_table(MNISTNET_2_RF),
+        arch_rows=parse_arch_table(MNISTNET_3_ARCH),
+    ),
     recipe=_augmented_recipe(lr=0.05, step_size=4, gamma=0.35, dropout=0.01,
                              dropout_source="the analysis text ('dropout rate: 0.01')"),
     results=Results(

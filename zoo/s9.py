@@ -15,7 +15,8 @@ import math
 import torch.nn as nn
 import torch.nn.functional as F
 
-from rfkit.docparse import parse_torchsummary
+from rfkit.checks.docparse import Documented, parse_torchsummary
+from rfkit.train.data import NORMALIZE
 from zoo.registry import Card, Recipe, Results, Schedule, Targets, register
 
 ULTIMUS_SUMMARY = """
@@ -82,12 +83,14 @@ class UltimusBlock(nn.Module):
     seed="004_95c6e7ca06a96d0e.txt",
     input_size=(3, 32, 32),
     dataset="cifar10",
-    params=25_786,
-    summary_style="torchsummary",
-    summary_title=None,
-    summary_rows=parse_torchsummary(ULTIMUS_SUMMARY),
-    rf_rows=(),
-    arch_rows=(),
+    documented=Documented(
+        params=25_786,
+        summary_style="torchsummary",
+        summary_title=None,
+        summary_rows=parse_torchsummary(ULTIMUS_SUMMARY),
+        rf_rows=(),
+        arch_rows=(),
+    ),
     recipe=Recipe(
         optimizer="Adam",
         optimizer_kwargs={"lr": 0.01856635533445111 / 1000},
@@ -98,8 +101,8 @@ class UltimusBlock(nn.Module):
         }, per="batch"),
         epochs=24,
         batch_size=512,
-        train_transforms=("ToTensor()", "Normalize((0.4914, 0.4822, 0.4465), (0.247, 0.2435, 0.2616))"),
-        test_transforms=("ToTensor()", "Normalize((0.4914, 0.4822, 0.4465), (0.247, 0.2435, 0.2616))"),
+        train_transforms=("ToTensor()", NORMALIZE["cifar10"]),
+        test_transforms=("ToTensor()", NORMALIZE["cifar10"]),
         inferred={
             "optimizer": "not printed; Adam assumed (OneCycleLR sets its LR)",
             "schedule": "fitted to the 24 logged LRs: linear OneCycle, peak after 5 of 24 epochs "

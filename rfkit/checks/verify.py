@@ -20,9 +20,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from rfkit import rules
+from rfkit.analysis import rules
 from rfkit.errors import RfkitError
-from rfkit.tracing import Report, trace
+from rfkit.analysis.report import Report
+from rfkit.analysis.tracing import trace
 
 _IDENTITY = {"relu", "relu_", "relu6", "gelu", "silu", "hardswish", "leaky_relu", "leaky_relu_", "elu", "elu_",
              "mish", "selu", "celu", "hardtanh", "hardtanh_", "prelu", "threshold", "rrelu", "sigmoid", "tanh",

@@ -1,13 +1,8 @@
 """Training: a zoo card's documented recipe (optimizer, LR schedule, epochs,
 batch size, augmentation), run for real, with measured accuracy set beside the
-documentation.
-
-Two loaders feed the same loop. `fast` keeps the dataset on the device as
-uint8, shuffles with a seeded randperm per epoch and augments whole batches on
-the device (rfkit.augment), with one host sync per epoch. `torchvision` is the
-seeds' own pipeline (DataLoader + PIL transforms), the reference for fidelity
-and speed. Every epoch writes metrics and an atomic checkpoint to the run
-directory, so a run can be resumed, also after Ctrl-C.
+documentation. Every epoch writes metrics and an atomic checkpoint to the run
+directory, so a run can be resumed, also after Ctrl-C; figures are drawn once,
+at the end, off the per-epoch path.
 """
 from __future__ import annotations
 
@@ -16,166 +11,17 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
-from rfkit import augment, data, plots
 from rfkit.errors import RfkitError
-
-NORMALIZE = {
-    "mnist": "Normalize((0.1307,), (0.3081,))",
-    "fashion-mnist": "Normalize((0.2860,), (0.3530,))",
-    "cifar10": "Normalize((0.4914, 0.4822, 0.4465), (0.247, 0.2435, 0.2616))",
-}
-
-
-@dataclass
-class TrainConfig:
-    """Everything a run needs, resolved from the card and the flags; saved as config.json."""
-
-    model: str
-    name: str
-    dataset: str
-    data_dir: str
-    run_dir: str
-    device: str
-    epochs: int
-    batch_size: int
-    seed: int
-    loader: str
-    optimizer: str
-    optimizer_kwargs: dict
-    schedule: dict | None  # {"name", "kwargs", "per"}
-    train_transforms: list
-    test_transforms: list
-    compile: bool = False
-    amp: str | None = None
-    channels_last: bool | None = None  # None: on for 4-D (image) data, where benchmarks/train_speed.py measured it faster
-    workers: int = 0
-    inferred: dict = field(default_factory=dict)
-
-
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise RfkitError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
-        index = int(device.split(":")[1]) if ":" in device else 0
-        if index >= torch.cuda.device_count():
-            raise RfkitError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here")
-    elif device not in ("cpu", "mps"):
-        raise RfkitError(f"--device {device!r}: use auto, cpu, cuda or cuda:N")
-    return device
-
-
-def make_config(model_spec: str, name: str, card, *, dataset=None, data_dir=None, run_dir=None, device="auto",
-                epochs=None, batch_size=None, lr=None, seed=1, loader="fast", compile=False, amp=None,
-                workers=None) -> TrainConfig:
-    """The card's recipe, with any flag given taking its place."""
-    recipe = card.recipe if card is not None else None
-    dataset = dataset or (card.dataset if card else None)
-    if dataset is None:
-        raise RfkitError(f"{model_spec} is not a zoo network: pass --dataset ({', '.join(data.DATASETS)})")
-    if dataset not in data.DATASETS:
-        raise RfkitError(f"unknown --dataset {dataset!r}; choose one of {', '.join(data.DATASETS)}")
-    if recipe is not None:
-        opt, opt_kwargs = recipe.optimizer, dict(recipe.optimizer_kwargs)
-        schedule = ({"name": recipe.schedule.name, "kwargs": dict(recipe.schedule.kwargs), "per": recipe.schedule.per}
-                    if recipe.schedule else None)
-        train_t, test_t = list(recipe.train_transforms), list(recipe.test_transforms)
-        epochs, batch_size = epochs or recipe.epochs, batch_size or recipe.batch_size
-    else:
-        opt, opt_kwargs, schedule = "SGD", {"lr": 0.01, "momentum": 0.9}, None
-        train_t = test_t = ["ToTensor()"] + ([NORMALIZE[dataset]] if dataset in NORMALIZE else [])
-        epochs, batch_size = epochs or 10, batch_size or 128
-    if lr is not None:
-        opt_kwargs["lr"] = lr
-        if schedule and schedule["name"] == "OneCycleLR":
-            schedule["kwargs"]["max_lr"] = lr
-    if epochs <= 0 or batch_size <= 0:
-        raise RfkitError("--epochs and --batch-size must be positive")
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return TrainConfig(
-        model=model_spec, name=name, dataset=dataset, data_dir=str(data_dir or data.default_data_dir()),
-        run_dir=str(run_dir or Path("runs") / f"{name}-{stamp}"), device=resolve_device(device),
-        epochs=epochs, batch_size=batch_size, seed=seed, loader=loader, optimizer=opt,
-        optimizer_kwargs=opt_kwargs, schedule=schedule, train_transforms=train_t, test_transforms=test_t,
-        compile=compile, amp=amp, workers=workers if workers is not None else min(4, (os.cpu_count() or 2) - 1),
-        inferred=dict(recipe.inferred) if recipe else {},
-    )
-
-
-class FastLoader:
-    """The dataset resident on the device as uint8; batches augmented on the device."""
-
-    def __init__(self, config: TrainConfig, device: torch.device):
-        root = Path(config.data_dir)
-        self.train = data.load_split(config.dataset, root, train=True).to(device)
-        self.test = data.load_split(config.dataset, root, train=False).to(device)
-        self.train_aug = augment.DeviceAugment(tuple(config.train_transforms))
-        self.test_aug = augment.DeviceAugment(tuple(config.test_transforms))
-        self.batch_size, self.seed, self.device = config.batch_size, config.seed, device
-
-    def train_batches(self, epoch: int):
-        gen = torch.Generator(device=self.device).manual_seed(self.seed * 1_000_003 + epoch)
-        order = torch.randperm(len(self.train.labels), device=self.device, generator=gen)
-        for i in range(0, len(order), self.batch_size):
-            idx = order[i:i + self.batch_size]
-            yield self.train_aug(self.train.images[idx], gen), self.train.labels[idx]
-
-    def test_batches(self, batch_size: int = 1000):
-        for i in range(0, len(self.test.labels), batch_size):
-            yield (self.test_aug(self.test.images[i:i + batch_size], None), self.test.labels[i:i + batch_size],
-                   i)
-
-    @property
-    def classes(self) -> list[str]:
-        return self.test.classes
-
-    def test_examples(self, indices: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
-        return self.test.images[indices.to(self.device)].cpu(), self.test.labels[indices.to(self.device)].tolist()
-
-
-class TorchvisionLoader:
-    """The seeds' pipeline: torchvision datasets, PIL transforms, DataLoader."""
-
-    def __init__(self, config: TrainConfig, device: torch.device):
-        root = Path(config.data_dir)
-        self.train = data.dataset(config.dataset, root, True, augment.torchvision_pipeline(tuple(config.train_transforms)))
-        self.test = data.dataset(config.dataset, root, False, augment.torchvision_pipeline(tuple(config.test_transforms)))
-        self.raw_test = data.dataset(config.dataset, root, False)
-        self.config, self.device = config, device
-
-    def _loader(self, dataset, shuffle: bool, batch_size: int, seed: int):
-        gen = torch.Generator().manual_seed(seed)
-        return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=gen,
-                                           num_workers=self.config.workers, pin_memory=self.device.type == "cuda",
-                                           persistent_workers=False)
-
-    def train_batches(self, epoch: int):
-        for x, y in self._loader(self.train, True, self.config.batch_size, self.config.seed * 1_000_003 + epoch):
-            yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-
-    def test_batches(self, batch_size: int = 1000):
-        start = 0
-        for x, y in self._loader(self.test, False, batch_size, 0):
-            yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True), start
-            start += len(y)
-
-    @property
-    def classes(self) -> list[str]:
-        return data.class_names(self.raw_test)
-
-    def test_examples(self, indices: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
-        samples = [self.raw_test[int(i)] for i in indices]
-        return torch.stack([data.as_uint8_chw(image) for image, _ in samples]), [label for _, label in samples]
-
-
-LOADERS = {"fast": FastLoader, "torchvision": TorchvisionLoader}
+from rfkit.train import plots
+from rfkit.train.config import TrainConfig
+from rfkit.train.loaders import LOADERS
 
 
 @dataclass
@@ -218,12 +64,6 @@ def _write_metrics(metrics: list[dict], run_dir: Path):
     os.replace(tmp, run_dir / "metrics.csv")
 
 
-def build_model(config: TrainConfig):
-    from rfkit.loading import load
-
-    return load(config.model, need_size=False).model
-
-
 def _optimizer_and_schedule(config: TrainConfig, model, steps_per_epoch: int):
     opt = getattr(torch.optim, config.optimizer)(model.parameters(), **config.optimizer_kwargs)
     schedule = None
@@ -251,7 +91,7 @@ def _set_rng_state(state: dict):
 class Trainer:
     """One run: model, optimizer, schedule, loader and run directory."""
 
-    def __init__(self, config: TrainConfig, reporter=None):
+    def __init__(self, config: TrainConfig, model: nn.Module, reporter=None):
         self.config = config
         self.run_dir = Path(config.run_dir)
         self.device = torch.device(config.device)
@@ -260,7 +100,7 @@ class Trainer:
         self.loader = LOADERS[config.loader](config, self.device)
         self.n_train, self.n_test = len(self.loader.train), len(self.loader.test)
         self.steps_per_epoch = math.ceil(self.n_train / config.batch_size)
-        self.model = build_model(config).to(self.device)
+        self.model = model.to(self.device)
         self.optimizer, self.schedule = _optimizer_and_schedule(config, self.model, self.steps_per_epoch)
         self.memory_format = torch.channels_last if self._use_channels_last() else torch.preserve_format
         self.model.to(memory_format=self.memory_format)
@@ -273,7 +113,7 @@ class Trainer:
         step (benchmarks/train_speed.py), and the layout cuDNN's tensor-core kernels want on a GPU."""
         if self.config.channels_last is not None:
             return self.config.channels_last
-        return self.loader.test.images.dim() == 4 if hasattr(self.loader.test, "images") else True
+        return len(self.loader.input_size) == 3
 
     def _batch(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=self.memory_format) if x.dim() == 4 else x
@@ -387,7 +227,7 @@ class Trainer:
         return RunResult(self.run_dir, self.metrics)
 
 
-def start(config: TrainConfig, reporter=None, resume: bool = False) -> Trainer:
+def start(config: TrainConfig, model: nn.Module, reporter=None, resume: bool = False) -> Trainer:
     """A trainer on a fresh run directory (refusing to overwrite one), or resuming one."""
     run_dir = Path(config.run_dir)
     if resume:
@@ -397,17 +237,8 @@ def start(config: TrainConfig, reporter=None, resume: bool = False) -> Trainer:
         raise RfkitError(f"run directory {run_dir} exists and is not empty; pass --resume {run_dir} to continue "
                          f"it or choose another --run-dir")
     run_dir.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(config, reporter)
+    trainer = Trainer(config, model, reporter)
     if resume:
         trainer.resume()
     _write_json(asdict(config), run_dir / "config.json")
     return trainer
-
-
-def load_config(run_dir: Path, **overrides) -> TrainConfig:
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise RfkitError(f"--resume {run_dir}: no config.json there (not an rfkit run directory)")
-    values = json.loads(path.read_text())
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return TrainConfig(**values)

@@ -16,6 +16,11 @@ import torchvision
 from rfkit.errors import RfkitError
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10", "imagefolder")
+NORMALIZE = {  # each dataset's standard per-channel mean and std, as a recipe writes it
+    "mnist": "Normalize((0.1307,), (0.3081,))",
+    "fashion-mnist": "Normalize((0.2860,), (0.3530,))",
+    "cifar10": "Normalize((0.4914, 0.4822, 0.4465), (0.247, 0.2435, 0.2616))",
+}
 _EXPECTED = {
     "mnist": "MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte",
     "fashion-mnist": "FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte",

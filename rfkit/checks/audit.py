@@ -11,24 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import astuple, dataclass
 
-from rfkit import docparse, summaries
-from rfkit.tracing import Report
-from zoo.registry import ArchRow, Card, RFRow, SummaryRow
+from rfkit.checks import docparse
+from rfkit.checks.docparse import ArchRow, Documented, RFRow, SummaryRow
+from rfkit.output import summaries
+from rfkit.analysis.report import Report
 
 _TOTAL = re.compile(r"^Total params:\s*([\d,]+)", re.M)
 _TORCHINFO_ROOT = re.compile(r"^Layer \(type:depth-idx\).*\n=+\n(\w+)\s+\[", re.M)
-
-
-@dataclass(frozen=True)
-class Documented:
-    """The tables a document holds about one model."""
-
-    params: int | None = None
-    summary_style: str | None = None
-    summary_title: str | None = None
-    summary_rows: tuple[SummaryRow, ...] = ()
-    rf_rows: tuple[RFRow, ...] = ()
-    arch_rows: tuple[ArchRow, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -38,11 +27,6 @@ class Discrepancy:
     documented: str
     traced: str
     message: str
-
-
-def from_card(card: Card) -> Documented:
-    return Documented(card.params, card.summary_style, card.summary_title, card.summary_rows, card.rf_rows,
-                      card.arch_rows)
 
 
 def section(text: str, name: str) -> str:

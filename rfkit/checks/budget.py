@@ -13,10 +13,9 @@ import sys
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from rfkit import stats
 from rfkit.errors import RfkitError
-from rfkit.render import per_axis
-from rfkit.tracing import Report
+from rfkit.output.render import per_axis
+from rfkit.analysis.report import Report
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -125,7 +124,7 @@ def evaluate(report: Report, budget: Budget) -> list[Check]:
         hint = f"largest: {top.name} with {top.macs:,} MACs" if top is not None and top.macs else ""
         checks.append(_at_most("MACs", report.macs, limits["max_macs"], hint))
     if "max_activation_mb" in limits:
-        mb = stats.training_activation_bytes(report) / MIB
+        mb = report.training_activation_bytes / MIB
         top = max(report.layers, key=lambda l: l.out_bytes, default=None)
         hint = f"largest output: {top.name} {'x'.join(map(str, top.out_shape))}" if top else ""
         checks.append(Check("activation memory (training, MiB)", f"{mb:,.2f}", f"{limits['max_activation_mb']:,}",

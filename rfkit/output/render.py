@@ -8,6 +8,7 @@ import csv
 import io
 import json
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Group
@@ -15,7 +16,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from rfkit.tracing import AxisRow, Layer, Report
+if TYPE_CHECKING:
+    from rfkit.analysis.report import AxisRow, Layer, Report
 
 TABLE_SCHEMA = "rfkit.table/1"
 SEED_COLUMNS = ("n_in", "k", "s", "p", "n_out", "r_in", "j_in", "r_out", "j_out")

@@ -21,12 +21,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from rfkit import rf, rules, stats
+from rfkit.analysis import macs, rf, rules, stats
+from rfkit.analysis.report import AxisRow, Category, Layer, ModuleCall, Report
+from rfkit.analysis.rf import AxisRF
+from rfkit.analysis.rules import OpCall, TensorRF
 from rfkit.errors import TraceError
-from rfkit.rf import AxisRF
-from rfkit.rules import OpCall, TensorRF
-
-AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 # Shape-preserving ops whose meta kernels are slow Python decompositions (batch_norm is
 # 60% of a ResNet-50 trace): on meta their output is just an uninitialised tensor like the input.
 _META_SHORTCUT = {"batch_norm", "instance_norm", "group_norm", "layer_norm", "dropout", "dropout2d", "dropout3d",
@@ -44,186 +43,6 @@ _BROADCASTING = {"add", "sub", "mul", "div", "maximum", "minimum"}
 _ARITH = {"add", "sub", "mul", "truediv", "floordiv", "div", "pow", "and", "or", "xor", "mod", "matmul"}
 _SHAPE_ERROR = re.compile(r"shape|size mismatch|Expected .*(size|dim|channels)|cannot be multiplied|"
                           r"Given groups|too small|must match|invalid for input of size|out of range", re.I)
-
-
-class Measured:
-    """A report's measurement (a tuple per axis or an int) that remembers its report,
-    so that a failed `assert report.rf == (28, 28)` can print the table behind it."""
-
-    report = None
-    what = ""
-
-    @classmethod
-    def of(cls, value, report: "Report", what: str):
-        kind = _MeasuredTuple if isinstance(value, tuple) else _MeasuredInt
-        out = kind(value)
-        out.report, out.what = report, what
-        return out
-
-
-class _MeasuredTuple(Measured, tuple):
-    pass
-
-
-class _MeasuredInt(Measured, int):
-    pass
-
-
-@dataclass(frozen=True)
-class AxisRow:
-    """One layer along one spatial axis: the columns of an RF table."""
-
-    k: int | None
-    s: rf.Number | None
-    p: rf.Number | None
-    d: int | None
-    n_in: int
-    n_out: int
-    r_in: rf.Number | None
-    j_in: rf.Number
-    r_out: rf.Number | None
-    j_out: rf.Number
-    start: rf.Number
-    r_min: rf.Number | None
-    exact: bool
-
-
-@dataclass
-class Layer:
-    """One traced op. `name` is the module path for the single op of a leaf
-    module, else `[owner.]F.op#n`; per-axis columns are tuples (one per axis)."""
-
-    index: int
-    name: str
-    kind: str
-    op: str
-    module: str
-    in_shape: tuple[int, ...]
-    out_shape: tuple[int, ...]
-    in_shapes: tuple[tuple[int, ...], ...]
-    rule: str
-    axes: tuple[AxisRow, ...]
-    note: str = ""
-    in_bytes: int = 0
-    out_bytes: int = 0
-    params: int = 0  # parameters of the leaf module this op is (0 for functional ops)
-    macs: int = 0  # multiply-accumulates, filled in by rfkit.stats
-
-    def _col(self, column: str) -> tuple:
-        return tuple(getattr(a, column) for a in self.axes)
-
-    def __getattr__(self, column: str):
-        if column in AxisRow.__dataclass_fields__:
-            return self._col(column)
-        raise AttributeError(column)
-
-    @property
-    def changes_rf(self) -> bool:
-        return self.rule == rules.KERNEL or any(
-            (a.r_in, a.j_in) != (a.r_out, a.j_out) or a.n_in != a.n_out for a in self.axes)
-
-
-@dataclass
-class ModuleCall:
-    """One call of one module: what torchinfo and torchsummary print a row for."""
-
-    name: str
-    kind: str
-    depth: int
-    order: int  # completion order (torchsummary numbers rows so)
-    start: int  # call order (torchinfo lists rows so)
-    is_leaf: bool
-    in_shapes: tuple[tuple[int, ...], ...]
-    out_shapes: tuple[tuple[int, ...], ...]
-    layers: tuple[int, ...]  # indices of the ops traced inside this call
-    out_rf: tuple[AxisRF, ...] | None
-
-
-@dataclass
-class Report:
-    model_name: str
-    input_shape: tuple[int, ...]
-    layers: list[Layer]
-    modules: list[ModuleCall]
-    output: tuple[AxisRF, ...]
-    output_dims: tuple[int | None, ...]
-    output_shape: tuple[int, ...]
-    device: str
-    fallback: str | None = None
-    device_note: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    model: nn.Module | None = field(default=None, repr=False)
-
-    @functools.cached_property
-    def module_stats(self) -> list:
-        """rfkit.stats.ModuleStats per module call, in call order (computed on first use)."""
-        return stats.module_rows(self)
-
-    @property
-    def params(self) -> int:
-        """Parameters, each tensor counted once (shared and tied weights too)."""
-        return Measured.of(stats.params(self.model), self, "params")
-
-    @property
-    def trainable_params(self) -> int:
-        return Measured.of(stats.trainable_params(self.model), self, "trainable params")
-
-    @property
-    def macs(self) -> int:
-        return Measured.of(sum(layer.macs for layer in self.layers), self, "MACs")
-
-    @property
-    def axis_names(self) -> tuple[str, ...]:
-        return AXIS_NAMES.get(len(self.output), tuple(f"x{i}" for i in range(len(self.output))))
-
-    @property
-    def rf(self) -> tuple:
-        return Measured.of(tuple(a.r for a in self.output), self, "RF")
-
-    @property
-    def jump(self) -> tuple:
-        return Measured.of(tuple(a.j for a in self.output), self, "jump")
-
-    @property
-    def start(self) -> tuple:
-        return Measured.of(tuple(a.start for a in self.output), self, "start")
-
-    @property
-    def spatial_size(self) -> tuple[int, ...]:
-        return tuple(self.input_shape[len(self.input_shape) - len(self.output):])
-
-    @property
-    def coverage(self) -> tuple:
-        """Share of the input, per axis, that the output's RF covers (RF clipped to the image)."""
-        return tuple(_covered(a, n) for a, n in zip(self.output, self.spatial_size))
-
-    @property
-    def first_global(self) -> Layer | None:
-        """The first op that erases position (global pooling, flatten + Linear, attention)."""
-        return next((l for l in self.layers if l.rule in (rules.GLOBAL, rules.ATTENTION)), None)
-
-    @property
-    def rf_before_global(self) -> tuple | None:
-        """RF per axis entering the first global op: what a unit sees while position still exists."""
-        layer = self.first_global
-        return layer.r_in if layer is not None else None
-
-    def layer(self, name: str) -> Layer:
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise KeyError(f"no layer {name!r}; layers: {', '.join(l.name for l in self.layers[:12])}...")
-
-    def rf_layers(self) -> list[Layer]:
-        return [layer for layer in self.layers if layer.changes_rf]
-
-
-def _covered(a: AxisRF, n: int) -> float | None:
-    """Fraction of the n input pixels (centres 0..n-1) inside the RF of output position 0."""
-    if a.r is None:
-        return None
-    lo, hi = max(math.ceil(a.lo), 0), min(math.floor(a.hi), n - 1)
-    return max(hi - lo + 1, 0) / n
 
 
 @functools.lru_cache(maxsize=4096)
@@ -383,10 +202,12 @@ class _Recorder(TorchFunctionMode):
             self.warnings.append(f"{name}: {outcome.note or 'unknown RF'}")
         if self.stack:
             self.stack[-1][5].append(len(self.layers))
+        in_shapes = tuple(call.in_shapes)
         self.layers.append(Layer(
             index=len(self.layers), name=name, kind=display, op=display, module=owner,
-            in_shape=call.in_shape, out_shape=call.out_shape, in_shapes=tuple(call.in_shapes),
-            rule=outcome.rule, axes=tuple(rows), note=outcome.note, in_bytes=in_bytes, out_bytes=out_bytes))
+            in_shape=call.in_shape, out_shape=call.out_shape, in_shapes=in_shapes,
+            rule=Category(outcome.rule), axes=tuple(rows), note=outcome.note, in_bytes=in_bytes,
+            out_bytes=out_bytes, macs=macs.count(call.name, in_shapes, call.out_shape)))
 
     def watch(self, model: nn.Module):
         """Name every module of `model`; the global hooks ignore modules outside it."""
@@ -495,10 +316,14 @@ def _report(recorder: _Recorder, model, x, device, name, output) -> Report:
         dims = states[0].dims
     else:
         merged, dims = (), ()
-    return stats.annotate(Report(model_name=name, input_shape=tuple(x.shape), layers=recorder.layers,
-                  modules=recorder.modules, output=merged, output_dims=dims,
-                  output_shape=tuple(outs[0].shape) if (outs := _tensors(output)) else (), device=device.type,
-                  warnings=list(dict.fromkeys(recorder.warnings)), model=model))
+    unique = stats.unique_params(model)
+    return Report(model_name=name, input_shape=tuple(x.shape), layers=recorder.layers, modules=recorder.modules,
+                  module_stats=stats.module_rows(model, recorder.modules, recorder.layers), output=merged,
+                  output_dims=dims, output_shape=tuple(outs[0].shape) if (outs := _tensors(output)) else (),
+                  device=device.type, total_params=sum(p.numel() for p in unique),
+                  total_trainable_params=sum(p.numel() for p in unique if p.requires_grad),
+                  param_bytes=sum(p.numel() * p.element_size() for p in unique),
+                  input_bytes=x.numel() * x.element_size(), warnings=list(dict.fromkeys(recorder.warnings)))
 
 
 def _input(model: nn.Module, input_size, input, batch_size: int) -> torch.Tensor:

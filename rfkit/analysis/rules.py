@@ -16,11 +16,11 @@ from typing import Callable
 
 import torch
 
-from rfkit import rf
-from rfkit.rf import AxisRF
+from rfkit.analysis import rf
+from rfkit.analysis.report import Category
+from rfkit.analysis.rf import AxisRF
 
-KERNEL, GLOBAL, POINTWISE, MERGE, RESHAPE, SELECT, RESAMPLE, ATTENTION, UNKNOWN = (
-    "kernel", "global", "pointwise", "merge", "reshape", "select", "resample", "attention", "unknown")
+KERNEL, GLOBAL, POINTWISE, MERGE, RESHAPE, SELECT, RESAMPLE, ATTENTION, UNKNOWN = Category
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class OpCall:
 @dataclass
 class Outcome:
     states: list  # TensorRF or None per output
-    rule: str
+    rule: Category
     kernels: dict = field(default_factory=dict)  # axis index -> Kernel
     note: str = ""
 

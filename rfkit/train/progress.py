@@ -11,7 +11,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rfkit.render import per_axis
+from rfkit.output.render import per_axis
 
 
 class RichReporter:
@@ -70,7 +70,7 @@ def final_panel(config, result, card, report, checks) -> Panel:
         met = any(m["test_acc"] >= targets.min_test_acc for m in window)
         t.add_row(f"target >= {targets.min_test_acc}% within {targets.within_epochs} epochs",
                   "[green]met[/]" if met else "[red]not met[/]", "; ".join(targets.text))
-    t.add_row("params", f"{report.params:,}", f"{card.params:,}" if card else "-")
+    t.add_row("params", f"{report.params:,}", f"{card.documented.params:,}" if card else "-")
     t.add_row("RF at output / entering first global op",
               f"{per_axis(report.rf)} / {per_axis(report.rf_before_global) if report.first_global else '-'}", "")
     if checks:

@@ -7,8 +7,52 @@ here, so a number on a card is the seed's number, not a retyped one.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-from zoo.registry import ArchRow, RFRow, SummaryRow
+@dataclass(frozen=True)
+class SummaryRow:
+    """One row of a documented summary table (torchsummary or torchinfo)."""
+
+    layer: str  # e.g. "Conv2d-1" (torchsummary) or "Conv2d: 2-1" (torchinfo)
+    shape: tuple[int, ...]  # output shape, batch dimension as printed (-1 or 1)
+    params: int | None  # None where the seed printed "--"
+
+
+@dataclass(frozen=True)
+class RFRow:
+    """One row of a documented RF table: n_in, k, s, p, n_out, r_in, j_in, r_out, j_out."""
+
+    n_in: int
+    k: int
+    s: int
+    p: int
+    n_out: int
+    r_in: int
+    j_in: int
+    r_out: int
+    j_out: int
+
+
+@dataclass(frozen=True)
+class ArchRow:
+    """One row of a documented architecture table ("INPUT | KERNEL | OUTPUT")."""
+
+    input: str
+    kernel: str
+    output: str
+
+
+@dataclass(frozen=True)
+class Documented:
+    """The tables a document (a README, a zoo card) holds about one model."""
+
+    params: int | None = None
+    summary_style: str | None = None  # "torchsummary" or "torchinfo"
+    summary_title: str | None = None
+    summary_rows: tuple[SummaryRow, ...] = ()
+    rf_rows: tuple[RFRow, ...] = ()
+    arch_rows: tuple[ArchRow, ...] = ()
+
 
 _SHAPE = r"\[([-\d,\s]+)\]"
 _TORCHSUMMARY_ROW = re.compile(r"^\s*(\w+-\d+)\s+" + _SHAPE + r"\s+([\d,]+)\s*$")

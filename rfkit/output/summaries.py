@@ -7,7 +7,8 @@
 - `torchinfo`: torchinfo 1.8's layout and numbers (depth-idx tree, its
   mult-adds convention, sizes in MB of 1e6 bytes), with units printed "(M)".
 
-Only formatting lives here; the numbers come from tracing and rfkit.stats.
+Only formatting lives here: the numbers, each convention's included, come from
+the report (rfkit.analysis.stats collects them during the trace).
 """
 from __future__ import annotations
 
@@ -15,23 +16,20 @@ import json
 import math
 from dataclasses import dataclass
 
-import torch.nn as nn
+from typing import TYPE_CHECKING
+
 from rich import box
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from rfkit import stats
-from rfkit.render import per_axis
-from rfkit.stats import ModuleStats
-from rfkit.tracing import Report
+from rfkit.output.render import per_axis
+
+if TYPE_CHECKING:
+    from rfkit.analysis.report import ModuleStats, Report
 
 SUMMARY_SCHEMA = "rfkit.summary/1"
 _DASHES, _EQUALS = "-" * 64, "=" * 64
-
-
-def _module(report: Report, row: ModuleStats) -> nn.Module:
-    return stats._module(report.model, row.call.name)
 
 
 def _rows(report: Report) -> list[ModuleStats]:
@@ -50,16 +48,11 @@ class TorchsummaryRow:
 def torchsummary_rows(report: Report) -> list[TorchsummaryRow]:
     """torchsummary's rows: every module but Sequential/ModuleList/the model, in completion order."""
     rows = []
-    hooked = [r for r in sorted(_rows(report), key=lambda r: r.call.order)
-              if not isinstance(_module(report, r), (nn.Sequential, nn.ModuleList))]
+    hooked = [r for r in sorted(_rows(report), key=lambda r: r.call.order) if not r.is_container]
     for idx, row in enumerate(hooked, start=1):
-        module = _module(report, row)
         shapes = [[-1, *s[1:]] for s in row.call.out_shapes]
         shape = shapes[0] if len(shapes) == 1 else shapes
-        weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
-        nb = sum(t.numel() for t in (weight, bias) if hasattr(t, "size"))
-        trainable = hasattr(weight, "size") and weight.requires_grad
-        rows.append(TorchsummaryRow(f"{row.call.kind}-{idx}", shape, nb, trainable,
+        rows.append(TorchsummaryRow(f"{row.call.kind}-{idx}", shape, row.weight_bias_params, row.weight_trainable,
                                     math.prod(shape) if len(shapes) == 1 else 0))
     return rows
 
@@ -90,21 +83,6 @@ def torchsummary_text(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _torchinfo_macs(module: nn.Module, out_shape: tuple[int, ...]) -> int:
-    """torchinfo's mult-adds for a leaf: params x output positions for convs, x batch otherwise."""
-    macs = 0
-    for name, p in module.named_parameters():
-        name = name.rsplit(".", 1)[-1]
-        if name in ("weight", "bias"):
-            if "Conv" in type(module).__name__:
-                macs += p.numel() * math.prod(out_shape[:1] + out_shape[2:])
-            else:
-                macs += out_shape[0] * p.numel()
-        elif "weight" in name or "bias" in name:
-            macs += math.prod(out_shape[:2]) * p.numel()
-    return macs
-
-
 def _units(num: float) -> str:
     unit, value = ("T", num / 1e12) if num >= 1e12 else ("G", num / 1e9) if num >= 1e9 else ("M", num / 1e6)
     shown = f"{int(value):,d}" if float(value).is_integer() else f"{value:,.2f}"
@@ -130,15 +108,13 @@ def torchinfo_rows(report: Report) -> list[TorchinfoRow]:
     for row in _rows(report):
         d = row.call.depth
         counters[d] = counters.get(d, 0) + 1
-        module = _module(report, row)
         shape = row.call.out_shapes[0] if row.call.out_shapes else ()
         count = row.params + row.shared
         leaf = row.call.is_leaf
-        has_params = leaf and any(True for _ in module.parameters())
         rows.append(TorchinfoRow(
             f"{row.call.kind}: {d}-{counters[d]}", d, tuple(shape), count if leaf and count else None,
-            row.total_params, bool(row.trainable), _torchinfo_macs(module, shape) if leaf else 0,
-            2 * math.prod(shape) * _element_size(module) if has_params else 0))
+            row.total_params, bool(row.trainable), row.torchinfo_macs,
+            2 * math.prod(shape) * row.param_element_size if leaf and row.has_params else 0))
     return rows
 
 
@@ -163,9 +139,8 @@ def torchinfo_text(report: Report, depth: int = 3) -> str:
         shown = r.params if r.params is not None else r.subtree_params if r.depth == depth else 0
         cell = f"{shown:,}" if shown and (r.trainable or r.params is None) else f"({shown:,})" if shown else "--"
         lines.append(fmt(prefix + r.title, str(list(r.shape)), cell))
-    total, trainable = stats.params(report.model), stats.trainable_params(report.model)
-    input_bytes = math.prod(report.input_shape) * _input_element_size(report)
-    param_bytes = stats.param_bytes(report.model)
+    total, trainable = report.total_params, report.total_trainable_params
+    input_bytes, param_bytes = report.input_bytes, report.param_bytes
     output_bytes = sum(r.output_bytes for r in rows)
     lines += [
         divider,
@@ -183,28 +158,16 @@ def torchinfo_text(report: Report, depth: int = 3) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _element_size(module: nn.Module) -> int:
-    p = next(module.parameters(), None)
-    return p.element_size() if p is not None else 4
-
-
-def _input_element_size(report: Report) -> int:
-    first = report.layers[0] if report.layers else None
-    return first.in_bytes // max(math.prod(first.in_shape), 1) if first and first.in_shape else 4
-
-
 def _mb(n: int) -> str:
     return f"{n / 2 ** 20:,.2f} MiB"
 
 
 def memory_lines(report: Report) -> list[tuple[str, str]]:
-    input_bytes = math.prod(report.input_shape) * _input_element_size(report)
     return [
-        ("input", _mb(input_bytes)),
-        ("parameters", _mb(stats.param_bytes(report.model))),
-        ("activations, inference (largest op's inputs + outputs)", _mb(stats.inference_activation_bytes(report))),
-        ("activations, training (every op output kept for backward)",
-         _mb(stats.training_activation_bytes(report))),
+        ("input", _mb(report.input_bytes)),
+        ("parameters", _mb(report.param_bytes)),
+        ("activations, inference (largest op's inputs + outputs)", _mb(report.inference_activation_bytes)),
+        ("activations, training (every op output kept for backward)", _mb(report.training_activation_bytes)),
     ]
 
 
@@ -249,10 +212,10 @@ def summary_dict(report: Report) -> dict:
         "trainable_params": report.trainable_params,
         "macs": report.macs,
         "memory_bytes": {
-            "input": math.prod(report.input_shape) * _input_element_size(report),
-            "params": stats.param_bytes(report.model),
-            "activations_inference": stats.inference_activation_bytes(report),
-            "activations_training": stats.training_activation_bytes(report),
+            "input": report.input_bytes,
+            "params": report.param_bytes,
+            "activations_inference": report.inference_activation_bytes,
+            "activations_training": report.training_activation_bytes,
         },
         "modules": [
             {
