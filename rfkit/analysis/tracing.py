@@ -10,6 +10,7 @@ parameters never moved, cast or written, also when its forward raises.
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import itertools
 import math
@@ -240,7 +241,8 @@ class _Recorder(TorchFunctionMode):
             name=name, kind=type(module).__name__, depth=name.count(".") + 1 if name else 0,
             order=len(self.modules) + 1, start=started, is_leaf=is_leaf, in_shapes=in_shapes,
             out_shapes=tuple(tuple(t.shape) for t in outs),
-            layers=tuple(range(first, len(self.layers))), out_rf=state.axes if state else None))
+            layers=tuple(range(first, len(self.layers))), out_rf=state.axes if state else None,
+            shown_out=stats.shown_output(output)))
 
 
 @contextlib.contextmanager
@@ -323,7 +325,9 @@ def _report(recorder: _Recorder, model, x, device, name, output) -> Report:
                   device=device.type, total_params=sum(p.numel() for p in unique),
                   total_trainable_params=sum(p.numel() for p in unique if p.requires_grad),
                   param_bytes=sum(p.numel() * p.element_size() for p in unique),
-                  input_bytes=x.numel() * x.element_size(), warnings=list(dict.fromkeys(recorder.warnings)))
+                  input_bytes=x.numel() * x.element_size(),
+                  torchinfo=stats.torchinfo_summary(model, recorder.modules, [x]),
+                  warnings=list(dict.fromkeys(recorder.warnings)))
 
 
 def _input(model: nn.Module, input_size, input, batch_size: int) -> torch.Tensor:
@@ -335,6 +339,22 @@ def _input(model: nn.Module, input_size, input, batch_size: int) -> torch.Tensor
     if any(v <= 0 for v in size):
         raise TraceError(f"input size {size} has a non-positive entry")
     return torch.zeros((batch_size, *size), dtype=_model_dtype(model), device="meta")
+
+
+def _materialised(model: nn.Module, x: torch.Tensor) -> nn.Module:
+    """A copy of a model with lazy modules (LazyLinear, ...), initialised by one forward pass on
+    zeros: shapes and parameter counts exist only after it. The user's model stays lazy, and
+    the global RNG (which initialisation draws from) is left as it was."""
+    fresh = {id(b): type(b)(b.requires_grad, b.device, b.dtype) for b in model.buffers() if nn.parameter.is_lazy(b)}
+    twin = copy.deepcopy(model, fresh)  # torch's UninitializedBuffer cannot deep-copy itself
+    real = torch.zeros(x.shape, dtype=x.dtype) if x.is_meta else x
+    try:
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            twin.eval()(real)
+    except Exception as exc:
+        raise TraceError(f"forward failed while initialising lazy modules: {type(exc).__name__}: "
+                         f"{_first_line(exc)}", cause=exc) from exc
+    return twin
 
 
 # device="auto" runs a real CPU pass below this many (input elements x parameters): there the
@@ -364,6 +384,8 @@ def trace(model: nn.Module, input_size=None, *, input: torch.Tensor | None = Non
     if not isinstance(model, nn.Module):
         raise TraceError(f"expected an nn.Module, got {type(model).__name__}")
     x = _input(model, input_size, input, batch_size)
+    if any(nn.parameter.is_lazy(t) for t in itertools.chain(model.parameters(), model.buffers())):
+        model = _materialised(model, x)
     spatial = max(x.dim() - 2, 0) if spatial is None else spatial
     name = type(model).__name__
     target = torch.device(_auto_device(model, x) if device == "auto" else device)
