@@ -1,7 +1,8 @@
 """`--style torchinfo` against torchinfo 1.8 itself, byte for byte, on the fixture models of
 tests/torchinfo_models.py: containers that never run, reuse, shared and tied weights, frozen
 and pruned weights, RNNs, attention, lazy modules, dict/tuple/scalar outputs. torchinfo is
-only the oracle here; rfkit never imports it.
+only the oracle here; rfkit never imports it. A case whose input form rfkit.trace refuses
+(today: one dict as the forward's single argument) is a strict xfail.
 
 The torchinfo style copies torchinfo's numbers where rfkit's own differ (docs/summaries.md,
 "torchinfo style: parity and deliberate differences"); the last tests pin those differences.
@@ -18,27 +19,33 @@ import rfkit
 from rfkit.output import summaries
 from torchinfo_models import MODELS, Case, torchinfo_kwargs
 
-MULTI_INPUT_REASON = "multi-input tracing not merged yet"
+REFUSED = {"dict in a tuple": "rfkit.trace takes tensors only: a forward taking one dict needs a wrapper module"}
 
 
 class _Pair(nn.Module):
     def forward(self, a, b=None):
-        return a + b
+        return a["a"] + a["b"] if isinstance(a, dict) else a + b
 
 
 def _input_form(case: Case) -> str | None:
-    """How a multi-input case feeds the model ("tuple": positional, "dict": keywords); None for one tensor."""
-    if isinstance(case.input_size, list) or isinstance(case.input_data, (list, tuple)):
-        return "tuple"
-    return "dict" if isinstance(case.input_data, dict) else None
+    """How a multi-input case feeds the model; None for one tensor."""
+    data = case.input_data
+    if isinstance(case.input_size, list):
+        return "sizes"
+    if isinstance(data, (list, tuple)):
+        return "dict in a tuple" if any(isinstance(t, dict) for t in data) else "tuple"
+    return "dict" if isinstance(data, dict) else None
 
 
 @functools.cache
 def _trace_rejects(form: str) -> bool:
-    """Whether rfkit.trace still refuses this input form (multi-input tracing is being added)."""
+    """Whether rfkit.trace refuses this input form (checked on a trivial model, so that the
+    parity cases of a form it accepts run for real)."""
     a, b = torch.zeros(1, 2), torch.zeros(1, 2)
+    how = {"sizes": dict(input_size=[(2,), (2,)]), "tuple": dict(input=(a, b)),
+           "dict": dict(input={"a": a, "b": b}), "dict in a tuple": dict(input=({"a": a, "b": b},))}[form]
     try:
-        rfkit.trace(_Pair(), input=(a, b) if form == "tuple" else {"a": a, "b": b})
+        rfkit.trace(_Pair(), **how)
     except Exception:
         return True
     return False
@@ -47,21 +54,18 @@ def _trace_rejects(form: str) -> bool:
 def _params():
     for key in MODELS:
         form = _input_form(MODELS[key]())
-        marks = [pytest.mark.xfail(strict=True, reason=MULTI_INPUT_REASON)] if form and _trace_rejects(form) else []
+        reason = REFUSED.get(form, f"rfkit.trace refuses inputs given as {form}")
+        marks = [pytest.mark.xfail(strict=True, reason=reason)] if form and _trace_rejects(form) else []
         yield pytest.param(key, marks=marks, id=key)
 
 
 def _trace(case: Case):
-    """rfkit's trace of the case's input: torchinfo's input sizes include the batch; a dtype
-    given (token ids) gets the tensor torchinfo builds, all zeros for integer dtypes."""
-    if isinstance(case.input_size, tuple):
-        size, dtype = case.input_size, (case.dtypes or [None])[0]
-        if dtype is None:
-            return rfkit.trace(case.model, size[1:], batch_size=size[0])
-        return rfkit.trace(case.model, input=torch.rand(*size).type(dtype))
-    if isinstance(case.input_size, list):
-        dtypes = case.dtypes or [torch.float] * len(case.input_size)
-        return rfkit.trace(case.model, input=tuple(torch.rand(*s).type(t) for s, t in zip(case.input_size, dtypes)))
+    """rfkit's trace of the case's inputs. torchinfo's input sizes include the batch (one batch
+    size for all inputs in these fixtures); rfkit takes it apart."""
+    if case.input_size is not None:
+        sizes = case.input_size if isinstance(case.input_size, list) else [case.input_size]
+        shapes = [s[1:] for s in sizes] if isinstance(case.input_size, list) else sizes[0][1:]
+        return rfkit.trace(case.model, shapes, batch_size=sizes[0][0], dtypes=case.dtypes)
     data = case.input_data
     return rfkit.trace(case.model, input=tuple(data) if isinstance(data, list) else data)
 
