@@ -226,3 +226,32 @@ def test_gru_macs_beside_its_output_projection():
     report = rfkit.trace(Tagger(), input=torch.randn(1, 16, 8))
     assert report.macs == 16 * 3 * 16 * (8 + 16) + 16 * 16 * 16 == math.prod((16, 3, 16, 24)) + 4096
     assert report.layer("gru").macs == 18432
+
+
+MODELS_FILE = '''
+import torch, torch.nn as nn
+from test_inputs import Siamese, TinyText  # noqa: F401
+'''
+
+
+def test_cli_repeatable_input_size_and_dtype(tmp_path, monkeypatch):
+    import json
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from rfkit.cli import app
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    path = tmp_path / "models.py"
+    path.write_text(MODELS_FILE)
+    runner = CliRunner()
+    two = runner.invoke(app, ["table", f"{path}:Siamese", "-i", "1,16,16", "-i", "1,16,16", "-f", "json"])
+    assert two.exit_code == 0, two.output
+    data = json.loads(two.output)
+    assert data["rf_input"] == "left" and [i["shape"] for i in data["inputs"]] == [[1, 1, 16, 16]] * 2
+    tokens = runner.invoke(app, ["summary", f"{path}:TinyText", "-i", "12", "--dtype", "long", "-f", "json"])
+    assert tokens.exit_code == 0, tokens.output
+    assert json.loads(tokens.output)["macs"] == 16 * 16 * 3 * 10 + 16 * 4
+    bad = runner.invoke(app, ["table", f"{path}:TinyText", "-i", "12", "--dtype", "longg"])
+    assert bad.exit_code == 2 and "--dtype 'longg' is not a dtype" in bad.output
