@@ -264,7 +264,7 @@ class _Recorder(TorchFunctionMode):
         name, _, first, in_shapes, started, own = self.stack.pop()
         if is_leaf and len(own) == 1:
             layer = self.layers[own[0]]
-            layer.name, layer.kind = name or type(module).__name__, type(module).__name__
+            layer.name, layer.kind = name, type(module).__name__
             layer.params = sum(p.numel() for p in module.parameters(recurse=False))
         outs = _tensors(output)
         state = self.state_of(outs[0]) if outs else None
@@ -563,12 +563,13 @@ def trace(model: nn.Module, input_size=None, *, input=None, dtypes=None, device:
 
 
 def _initialised_copy(model: nn.Module, inputs: Inputs) -> nn.Module:
-    """A deep copy whose lazy modules one real CPU pass has initialised (the user's stays as it was)."""
+    """A deep copy whose lazy modules one real CPU pass has initialised (the user's stays as it was, and so
+    does the global random state the initialisation draws from)."""
     fresh = {id(b): type(b)(b.requires_grad, b.device, b.dtype) for b in model.buffers() if nn.parameter.is_lazy(b)}
     twin = copy.deepcopy(model, fresh).cpu()  # torch's UninitializedBuffer (LazyBatchNorm) cannot deep-copy itself
     real = _real(inputs, torch.device("cpu")).map(lambda t: t.cpu())
     try:
-        with torch.no_grad():
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
             twin.eval()(*real.args, **real.kwargs)
     except Exception as exc:
         raise TraceError(f"initialising the lazy modules of {type(model).__name__} failed: "
