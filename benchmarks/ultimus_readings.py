@@ -2,8 +2,9 @@
 
     python benchmarks/ultimus_readings.py run --data-dir DIR --out RUN.json [--attention A] [--logits gap|fc]
                                               [--aug seed|none] [--stop-after N] [--seed S] [--cache DIR]
-    python benchmarks/ultimus_readings.py report RUN.json ...    benchmarks/results/UltimusNet_readings.json,
-                                                                 docs/ultimus_readings.png and the markdown table
+    python benchmarks/ultimus_readings.py report RUN.json|RUN_DIR ...   benchmarks/results/UltimusNet_readings.json,
+                                          docs/ultimus_readings.png and the markdown table (RUN_DIR: an
+                                          `rfkit train zoo.UltimusNet` run directory, read from its metrics.json)
 
 `run` follows the seed's notebook and code (github.com/sunandhini96/School_of_AI_Assignment_9,
 Main_Models@6fa34eb utils.py and main.py): Adam with the card's OneCycleLR over the full 24-epoch
@@ -207,6 +208,15 @@ def report(files: list[str]):
     seed_test = [card.results.test_acc[e] for e in range(1, 25)]
     runs = []
     for f in files:
+        if Path(f).is_dir():  # an `rfkit train zoo.UltimusNet` run directory: the default, card transforms
+            metrics = json.loads((Path(f) / "metrics.json").read_text())
+            config = json.loads((Path(f) / "config.json").read_text())
+            runs.append({"label": "rfkit train (default, no augmentation)", "attention": "batch_tokens",
+                         "logits": "gap", "relu": False, "augmentation": "none", "seed": config["seed"],
+                         "schedule_epochs": config["epochs"], "epochs_run": len(metrics),
+                         **{k: [round(e[k], 4) for e in metrics] for k in ("test_acc", "train_acc", "train_loss",
+                                                                           "test_loss", "lr")}})
+            continue
         d = json.loads(Path(f).read_text())
         a = d["args"]
         runs.append({"label": _label(a), "attention": a["attention"], "logits": a["logits"], "relu": False,
