@@ -9,14 +9,16 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import re
 import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch.nn as nn
 
-from rfkit.errors import ModelLoadError
+from rfkit.errors import ModelLoadError, RfkitError
 
 if TYPE_CHECKING:
     from zoo.registry import Card
@@ -32,6 +34,12 @@ class LoadedModel:
     @property
     def name(self) -> str:
         return self.card.name if self.card else type(self.model).__name__
+
+    def require_size(self) -> tuple[int, ...]:
+        """The input size, or the one-line error that asks for it."""
+        if self.input_size is None:
+            raise ModelLoadError(f"{self.spec} is not a zoo network: pass --input-size C,H,W (e.g. 3,224,224)")
+        return self.input_size
 
 
 def parse_ints(text: str, flag: str, example: str) -> tuple[int, ...]:
@@ -50,18 +58,78 @@ def parse_input_size(text: str | None) -> tuple[int, ...] | None:
     return None if text is None else parse_ints(text, "--input-size", "C,H,W integers (e.g. 3,224,224)")
 
 
+_DEVICE = re.compile(r"(auto|meta|cpu|mps|cuda)(:\d+)?")
+
+
+def parse_device(device: str, flag: str = "--device", meta: bool = True) -> str:
+    """A device string checked before any tensor meets it: auto, cpu, mps, cuda or cuda:N (and meta
+    where `meta`), with CUDA present and the index in range; else a one-line error naming `flag`."""
+    choices = "auto, " + ("meta, " if meta else "") + "cpu, cuda or cuda:N"
+    match = _DEVICE.fullmatch(device.strip())
+    if match is None or (match[1] == "meta" and not meta) or (match[2] and match[1] != "cuda"):
+        raise RfkitError(f"{flag} {device!r}: use {choices}")
+    import torch
+
+    if match[1] == "mps" and not torch.backends.mps.is_available():
+        raise RfkitError(f"{flag} mps: Apple's MPS is not available on this machine; use {flag} cpu")
+    if match[1] == "cuda":
+        if not torch.cuda.is_available():
+            raise RfkitError(f"{flag} {device}: CUDA is not available on this machine; use {flag} cpu")
+        index = int(match[2][1:]) if match[2] else 0
+        if index >= torch.cuda.device_count():
+            raise RfkitError(f"{flag} {device}: only {torch.cuda.device_count()} CUDA device(s) here "
+                             f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+    return device.strip()
+
+
+def one_line(exc: BaseException) -> str:
+    """'ValueError: first line of the message', for errors raised by user code."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _user_line(exc: BaseException) -> str:
+    """' (file.py, line N)': the first frame past rfkit and importlib, i.e. the user's own statement that
+    failed (a SyntaxError's message already names its line)."""
+    if isinstance(exc, SyntaxError):
+        return ""
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename in (__file__, importlib.__file__) or frame.filename.startswith("<frozen"):
+            continue
+        return f" ({Path(frame.filename).name}, line {frame.lineno})"
+    return ""
+
+
+def _import_failed(what: str, exc: BaseException) -> ModelLoadError:
+    if isinstance(exc, SystemExit):
+        return ModelLoadError(f"importing {what} failed: it called sys.exit({exc.code!r}) at import time")
+    return ModelLoadError(f"importing {what} failed: {one_line(exc)}{_user_line(exc)}")
+
+
+def _import_module(name: str):
+    """importlib.import_module, with the module's own import-time errors named (ImportError kept
+    for the caller, which tells a missing module from a broken one)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise
+    except (Exception, SystemExit) as exc:
+        raise _import_failed(f"module {name}", exc) from exc
+
+
 def _import_file(path: Path):
     module_name = f"rfkit_user_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
-        raise ModelLoadError(f"cannot import {path} as Python")
+        raise ModelLoadError(f"cannot import {path} as Python: name a .py file (path/to/file.py:Net)")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     sys.path.insert(0, str(path.parent.resolve()))
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
-        raise ModelLoadError(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
+    except (Exception, SystemExit) as exc:
+        sys.modules.pop(module_name, None)
+        raise _import_failed(str(path), exc) from exc
     finally:
         sys.path.remove(str(path.parent.resolve()))
     return module
@@ -70,14 +138,18 @@ def _import_file(path: Path):
 def _import_dotted(dotted: str):
     """Import the longest importable prefix of `dotted`; return (object, what was tried)."""
     parts = dotted.split(".")
+    if not all(p.isidentifier() for p in parts):
+        raise ModelLoadError(_not_found(dotted, "not a dotted path of Python names (pkg.module.Net)"))
     for cut in range(len(parts), 0, -1):
         module_name = ".".join(parts[:cut])
         try:
-            obj = importlib.import_module(module_name)
+            obj = _import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name and not module_name.startswith(exc.name) and exc.name != module_name:
-                raise ModelLoadError(f"importing {module_name} failed: {exc}") from exc
+                raise _import_failed(f"module {module_name}", exc) from exc
             continue
+        except ImportError as exc:
+            raise _import_failed(f"module {module_name}", exc) from exc
         for attr in parts[cut:]:
             if not hasattr(obj, attr):
                 raise ModelLoadError(_not_found(dotted, f"module {module_name} has no attribute {attr!r}"))
@@ -95,15 +167,29 @@ def _not_found(spec: str, tried: str) -> str:
     return f"cannot load MODEL {spec!r}: {tried}{hint}"
 
 
+def _needs_arguments(obj) -> str | None:
+    """Why `obj()` cannot be called without arguments, or None (also when the signature is unknown)."""
+    try:
+        inspect.signature(obj).bind()
+    except TypeError as exc:
+        return str(exc)
+    except ValueError:
+        return None
+    return None
+
+
 def _instantiate(obj, spec: str) -> nn.Module:
     if isinstance(obj, nn.Module):
         return obj
     if callable(obj):
+        missing = _needs_arguments(obj)
+        if missing is not None:
+            raise ModelLoadError(f"{spec} needs arguments to build ({missing}); expose a no-argument "
+                                 f"factory and pass that instead")
         try:
             model = obj()
-        except TypeError as exc:
-            raise ModelLoadError(f"{spec} needs arguments to build ({exc}); expose a no-argument "
-                                 f"factory and pass that instead") from exc
+        except (Exception, SystemExit) as exc:
+            raise ModelLoadError(f"building {spec} failed: {one_line(exc)}{_user_line(exc)}") from exc
         if isinstance(model, nn.Module):
             return model
         raise ModelLoadError(f"{spec}() returned {type(model).__name__}, not an nn.Module")
@@ -122,11 +208,14 @@ def resolve(spec: str):
         if target.endswith(".py") or "/" in target or "\\" in target:
             path = Path(target)
             if not path.is_file():
-                raise ModelLoadError(_not_found(spec, f"file {target} does not exist"))
+                what = "is a directory, not a .py file" if path.is_dir() else "does not exist"
+                raise ModelLoadError(_not_found(spec, f"file {target} {what}"))
             module = _import_file(path)
         else:
+            if not all(p.isidentifier() for p in target.split(".")):
+                raise ModelLoadError(_not_found(spec, f"{target!r} is not a module name (pkg.module:Net)"))
             try:
-                module = importlib.import_module(target)
+                module = _import_module(target)
             except ImportError as exc:
                 raise ModelLoadError(_not_found(spec, f"cannot import module {target!r} ({exc})")) from exc
         if not hasattr(module, attr):
@@ -148,6 +237,7 @@ def load(spec: str, input_size: str | tuple[int, ...] | None = None, need_size: 
     card = card or zoo.card_of(model)
     size = parse_input_size(input_size) if isinstance(input_size, str) else input_size
     size = size or (card.input_size if card else None)
-    if size is None and need_size:
-        raise ModelLoadError(f"{spec} is not a zoo network: pass --input-size C,H,W (e.g. 3,224,224)")
-    return LoadedModel(spec, model, tuple(size) if size else None, card)
+    loaded = LoadedModel(spec, model, tuple(size) if size else None, card)
+    if need_size:
+        loaded.require_size()
+    return loaded
