@@ -29,8 +29,9 @@ except ImportError:  # older typer runs on click itself
 import rfkit
 from rfkit.output import render
 from rfkit.output.render import plain
-from rfkit.errors import RfkitError, TraceError
-from rfkit.loading import load, one_line, parse_device, parse_ints
+from rfkit.analysis.devices import parse_device
+from rfkit.errors import RfkitError, TraceError, one_line
+from rfkit.loading import load, parse_dtypes, parse_ints
 
 
 class _OneLineUsageErrors(TyperGroup):
@@ -66,7 +67,8 @@ err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
 
 MODEL_HELP = ("zoo.MnistNet_2, pkg.module:Attr, torchvision.models.resnet18 or path/to/file.py:Net "
               "(a class, no-argument factory or instance)")
-SIZE_HELP = "input size C,H,W (zoo networks know theirs)"
+SIZE_HELP = "input size C,H,W; repeat it for a model with several inputs (zoo networks know theirs)"
+DTYPE_HELP = "input dtype, e.g. long for token ids; one for all inputs or one per --input-size"
 TRACE_DEVICE_HELP = "Where to trace: meta (no compute, no weight copies), cpu, cuda[:N], or auto (the faster)."
 
 
@@ -157,16 +159,17 @@ def emit(text: str):
 @guarded
 def table(
     model: str = typer.Argument(..., help=MODEL_HELP),
-    input_size: Optional[str] = typer.Option(None, "--input-size", "-i", help=SIZE_HELP),
+    input_size: Optional[list[str]] = typer.Option(None, "--input-size", "-i", help=SIZE_HELP),
+    dtype: Optional[list[str]] = typer.Option(None, "--dtype", help=DTYPE_HELP),
     all_rows: bool = typer.Option(False, "--all", help="Show every traced op, not only those that change RF."),
     fmt: TableFormat = typer.Option(TableFormat.rich, "--format", "-f", help="rich, markdown, json or csv."),
     device: str = typer.Option("auto", "--device", help=TRACE_DEVICE_HELP),
 ):
     """Print the RF/jump table (n_in, k, s, p, n_out, r_in, j_in, r_out, j_out) per spatial axis."""
-    device = parse_device(device)
+    device, dtypes = parse_device(device), parse_dtypes(dtype)
     loaded = load(model, input_size)
     try:
-        report = rfkit.trace(loaded.model, loaded.input_size, device=device)
+        report = rfkit.trace(loaded.model, loaded.input_size, dtypes=dtypes, device=device)
     except TraceError as exc:
         if exc.partial is not None and exc.partial.layers and fmt == TableFormat.rich:
             exc.partial.model_name = loaded.name
@@ -184,7 +187,8 @@ def table(
 @guarded
 def summary(
     model: str = typer.Argument(..., help=MODEL_HELP),
-    input_size: Optional[str] = typer.Option(None, "--input-size", "-i", help=SIZE_HELP),
+    input_size: Optional[list[str]] = typer.Option(None, "--input-size", "-i", help=SIZE_HELP),
+    dtype: Optional[list[str]] = typer.Option(None, "--dtype", help=DTYPE_HELP),
     style: SummaryStyle = typer.Option(SummaryStyle.rich, "--style", "-s",
                                        help="rich, torchsummary (1.5.1, byte for byte) or torchinfo (1.8 layout)."),
     depth: int = typer.Option(3, "--depth", "-d", min=0, help="Deepest module level shown (rich, torchinfo)."),
@@ -194,9 +198,9 @@ def summary(
     """Per-module shapes, parameters (each tensor once), MACs, memory and RF columns."""
     from rfkit.output import summaries
 
-    device = parse_device(device)
+    device, dtypes = parse_device(device), parse_dtypes(dtype)
     loaded = load(model, input_size)
-    report = rfkit.trace(loaded.model, loaded.input_size, device=device)
+    report = rfkit.trace(loaded.model, loaded.input_size, dtypes=dtypes, device=device)
     report.model_name = loaded.name
     if fmt == SummaryFormat.json:
         emit(summaries.summary_json(report))
@@ -212,7 +216,7 @@ def summary(
 @guarded
 def verify(
     model: str = typer.Argument(..., help=MODEL_HELP),
-    input_size: Optional[str] = typer.Option(None, "--input-size", "-i", help=SIZE_HELP),
+    input_size: Optional[list[str]] = typer.Option(None, "--input-size", "-i", help=SIZE_HELP),
     enlarge: bool = typer.Option(True, help="Grow the input so a central output's RF is not clipped."),
 ):
     """Check the traced RF against gradients: float64, positive weights, linear activations."""
@@ -237,7 +241,8 @@ def _rf_option(text: Optional[str]):
 @guarded
 def check(
     model: str = typer.Argument(..., help=MODEL_HELP),
-    input_size: Optional[str] = typer.Option(None, "--input-size", "-i", help=SIZE_HELP),
+    input_size: Optional[list[str]] = typer.Option(None, "--input-size", "-i", help=SIZE_HELP),
+    dtype: Optional[list[str]] = typer.Option(None, "--dtype", help=DTYPE_HELP),
     max_params: Optional[int] = typer.Option(None, help="Most parameters (each tensor once)."),
     max_trainable_params: Optional[int] = typer.Option(None, help="Most trainable parameters."),
     max_macs: Optional[int] = typer.Option(None, help="Most multiply-accumulates per forward pass."),
@@ -260,7 +265,7 @@ def check(
     """
     from rfkit.checks import budget as budgets
 
-    device = parse_device(device)
+    device, dtypes = parse_device(device), parse_dtypes(dtype)
     loaded = load(model, input_size, need_size=False)
     names = [model, loaded.name, type(loaded.model).__name__, f"zoo.{loaded.name}"]
     limits = budgets.resolve(names, loaded.card, Path("pyproject.toml"), budget_file, max_params=max_params,
@@ -271,7 +276,7 @@ def check(
         raise RfkitError(f"no budget for {model}: give limits (--max-params 8000, --min-rf 28, ...), "
                          f"--budget FILE.toml or [tool.rfkit.budgets.\"{model}\"] in pyproject.toml")
     if budgets.needs_trace(limits):
-        report = rfkit.trace(loaded.model, loaded.require_size(), device=device)
+        report = rfkit.trace(loaded.model, loaded.require_size(), dtypes=dtypes, device=device)
         report.model_name = loaded.name
         checks = budgets.evaluate(report, limits)
     else:
@@ -288,7 +293,7 @@ def check(
 @guarded
 def audit(
     model: str = typer.Argument(..., help=MODEL_HELP),
-    input_size: Optional[str] = typer.Option(None, "--input-size", "-i", help=SIZE_HELP),
+    input_size: Optional[list[str]] = typer.Option(None, "--input-size", "-i", help=SIZE_HELP),
     doc: Optional[Path] = typer.Option(None, "--doc", help="README or markdown file to audit (default: "
                                                           "the zoo card's documented tables)."),
     section: Optional[str] = typer.Option(None, "--section", help="Only the markdown section whose heading "

@@ -9,16 +9,16 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
-import re
 import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import torch
 import torch.nn as nn
 
-from rfkit.errors import ModelLoadError, RfkitError
+from rfkit.errors import ModelLoadError, one_line
 
 if TYPE_CHECKING:
     from zoo.registry import Card
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 class LoadedModel:
     spec: str
     model: nn.Module
-    input_size: tuple[int, ...] | None
+    input_size: tuple[int, ...] | list[tuple[int, ...]] | None  # a list for several inputs
     card: Card | None
 
     @property
@@ -54,38 +54,26 @@ def parse_ints(text: str, flag: str, example: str) -> tuple[int, ...]:
     return values
 
 
-def parse_input_size(text: str | None) -> tuple[int, ...] | None:
-    return None if text is None else parse_ints(text, "--input-size", "C,H,W integers (e.g. 3,224,224)")
+def parse_input_size(text: str | list[str] | None) -> tuple[int, ...] | list[tuple[int, ...]] | None:
+    """One --input-size as a tuple; several (a model with several inputs) as a list of tuples."""
+    texts = [text] if isinstance(text, str) else list(text or [])
+    sizes = [parse_ints(t, "--input-size", "C,H,W integers (e.g. 3,224,224)") for t in texts]
+    return None if not sizes else sizes[0] if len(sizes) == 1 else sizes
 
 
-_DEVICE = re.compile(r"(auto|meta|cpu|mps|cuda)(:\d+)?")
+DTYPES = {name: getattr(torch, name) for name in (
+    "float32", "float", "float64", "double", "float16", "half", "bfloat16", "int64", "long", "int32", "int",
+    "int16", "int8", "uint8", "bool")}
 
 
-def parse_device(device: str, flag: str = "--device", meta: bool = True) -> str:
-    """A device string checked before any tensor meets it: auto, cpu, mps, cuda or cuda:N (and meta
-    where `meta`), with CUDA present and the index in range; else a one-line error naming `flag`."""
-    choices = "auto, " + ("meta, " if meta else "") + "cpu, cuda or cuda:N"
-    match = _DEVICE.fullmatch(device.strip())
-    if match is None or (match[1] == "meta" and not meta) or (match[2] and match[1] != "cuda"):
-        raise RfkitError(f"{flag} {device!r}: use {choices}")
-    import torch
-
-    if match[1] == "mps" and not torch.backends.mps.is_available():
-        raise RfkitError(f"{flag} mps: Apple's MPS is not available on this machine; use {flag} cpu")
-    if match[1] == "cuda":
-        if not torch.cuda.is_available():
-            raise RfkitError(f"{flag} {device}: CUDA is not available on this machine; use {flag} cpu")
-        index = int(match[2][1:]) if match[2] else 0
-        if index >= torch.cuda.device_count():
-            raise RfkitError(f"{flag} {device}: only {torch.cuda.device_count()} CUDA device(s) here "
-                             f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
-    return device.strip()
-
-
-def one_line(exc: BaseException) -> str:
-    """'ValueError: first line of the message', for errors raised by user code."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+def parse_dtypes(names: list[str] | None) -> list[torch.dtype] | None:
+    """--dtype values (e.g. long) as torch dtypes, or a one-line error listing the names."""
+    if not names:
+        return None
+    unknown = [n for n in names if n.removeprefix("torch.") not in DTYPES]
+    if unknown:
+        raise ModelLoadError(f"--dtype {unknown[0]!r} is not a dtype; use one of {', '.join(DTYPES)}")
+    return [DTYPES[n.removeprefix("torch.")] for n in names]
 
 
 def _user_line(exc: BaseException) -> str:
@@ -235,9 +223,10 @@ def load(spec: str, input_size: str | tuple[int, ...] | None = None, need_size: 
     card = zoo.card_of(obj) if inspect.isclass(obj) or isinstance(obj, nn.Module) else None
     model = _instantiate(obj, spec)
     card = card or zoo.card_of(model)
-    size = parse_input_size(input_size) if isinstance(input_size, str) else input_size
-    size = size or (card.input_size if card else None)
-    loaded = LoadedModel(spec, model, tuple(size) if size else None, card)
+    if isinstance(input_size, str) or isinstance(input_size, list) and all(isinstance(t, str) for t in input_size):
+        input_size = parse_input_size(input_size)
+    size = input_size or (card.input_size if card else None)
+    loaded = LoadedModel(spec, model, size if size else None, card)
     if need_size:
         loaded.require_size()
     return loaded

@@ -36,7 +36,8 @@ from conftest import stripes, write_idx
 from rfkit.checks import budget as budgets
 from rfkit.cli import app
 from rfkit.errors import ModelLoadError, RfkitError, TraceError
-from rfkit.loading import load, parse_device
+from rfkit.analysis.devices import parse_device
+from rfkit.loading import load
 from rfkit.testing import assert_budget, assert_params, assert_rf
 from rfkit.train import config as train_config
 from rfkit.train import data
@@ -373,18 +374,18 @@ SIZE_ROWS = [
     Row("size-empty", ["table", "zoo.MnistNet_2", "-i", ""], 2, r"--input-size '' is not C,H,W"),
     Row("size-fraction", ["table", "zoo.MnistNet_2", "-i", "1.5,28,28"], 2, r"'1\.5,28,28' is not C,H,W"),
     Row("size-too-few-dims", ["table", "zoo.MnistNet_1", "-i", "1,28"], 1,
-        r"forward failed at block1\.0: F\.conv2d on input \(1, 1, 28\)", stdout=True),
+        r"forward failed at MnistNet_1\.block1\.0: F\.conv2d on input \(1, 1, 28\)", stdout=True),
     Row("size-wrong-channels", ["table", "zoo.MnistNet_1", "-i", "3,28,28"], 1,
-        r"forward failed at block1\.0.*channels", stdout=True),
+        r"forward failed at MnistNet_1\.block1\.0.*to have 1 channels, but got 3", stdout=True),
     Row("size-wrong-spatial", ["check", "zoo.S5Net", "-i", "1,32,32", "--min-rf", "5"], 1,
         r"Tensor\.view on input \(1, 256, 5, 5\)"),
     Row("size-huge-fully-convolutional", ["table", "torchvision.models.resnet18", "-i", "3,100000,100000",
                                           "-f", "json"], 0,
         r'"name": "conv1",[^}]*"out_shape": \[\s*1,\s*64,\s*50000,\s*50000\s*\]', huge=True),
     Row("size-huge-wrong-channels", ["table", "zoo.MnistNet_1", "-i", "3,100000,100000"], 1, r"(?i)channel",
-        stdout=True, huge=True, marks=(TRACING,)),
+        stdout=True, huge=True),
     Row("size-huge-one-channel-too-few", ["table", "torchvision.models.resnet18", "-i", "1,100000,100000"], 1,
-        r"(?i)channel", stdout=True, huge=True, marks=(TRACING,)),
+        r"(?i)channel", stdout=True, huge=True),
     Row("size-overflows-int64", ["table", "zoo.MnistNet_1", "-i", "1,99999999999,99999999999"], 2,
         r"99999999999", huge=True, marks=(TRACING,)),
 ]
@@ -510,7 +511,7 @@ class Net(nn.Module):
 
 FORWARD_ROWS = [
     Row("forward-raises-in-submodule", ["table", "{tmp}/fail.py:Net", "-i", "1,8,8"], 1,
-        r"forward failed at block: ValueError: boom$", stdout=True, setup=net_file("fail.py", """
+        r"forward failed at Net\.block: ValueError: boom$", stdout=True, setup=net_file("fail.py", """
             class Block(nn.Module):
                 def forward(self, x):
                     raise ValueError("boom")
@@ -522,7 +523,7 @@ FORWARD_ROWS = [
                     return self.block(x)
         """)),
     Row("forward-raises-at-top", ["table", "{tmp}/top.py:Net", "-i", "1,8,8"], 1,
-        r"^error: forward failed (?!at : ).*ValueError: no$", stdout=True, marks=(TRACING,),
+        r"^error: forward failed (?!at : ).*ValueError: no$", stdout=True,
         setup=net_file("top.py", "class Net(nn.Module):\n    def forward(self, x):\n        raise ValueError('no')\n")),
     Row("forward-error-with-markup", ["table", "{tmp}/mk.py:Net", "-i", "1,8,8"], 1,
         r"ValueError: \[/red\] bad \[bold\]$", stdout=True, setup=net_file("mk.py", """
@@ -698,21 +699,21 @@ API_ROWS = [
     Row("api-trace-overflowing-size", lambda ctx: rfkit.trace(small(ctx), (1, 10 ** 11, 10 ** 11)), RfkitError,
         r"100000000000", code=2, huge=True, marks=(TRACING,)),
     Row("api-trace-huge-wrong-channels", lambda ctx: rfkit.trace(ctx.model, (3, 100000, 100000)), TraceError,
-        r"(?i)channel", code=1, huge=True, setup=with_model(zoo.MnistNet_1), marks=(TRACING,)),
+        r"(?i)channel", code=1, huge=True, setup=with_model(zoo.MnistNet_1)),
     Row("api-trace-buffer-increment", lambda ctx: rfkit.trace(ctx.model, (1, 8, 8)), None,
-        setup=with_model(Counting), marks=(TRACING,)),
+        setup=with_model(Counting)),
     Row("api-trace-buffer-increment-meta", lambda ctx: rfkit.trace(ctx.model, (1, 8, 8), device="meta"), None,
         setup=with_model(Counting)),
     Row("api-trace-weight-written", lambda ctx: rfkit.trace(ctx.model, (1, 8, 8)), None,
-        setup=with_model(Scaling), marks=(TRACING,)),
+        setup=with_model(Scaling)),
     Row("api-trace-buffer-rebound", lambda ctx: rfkit.trace(ctx.model, (1, 8, 8)), None,
-        setup=with_model(Rebinding), marks=(TRACING,)),
+        setup=with_model(Rebinding)),
     Row("api-trace-forward-calls-train", lambda ctx: rfkit.trace(ctx.model, (1, 8, 8)), None,
-        setup=with_model(Training), marks=(TRACING,)),
+        setup=with_model(Training)),
     Row("api-trace-forward-raises-at-top", lambda ctx: rfkit.trace(ctx.model, (1, 8, 8)), TraceError,
-        r"^forward failed (?!at : ).*ValueError: boom$", code=1, setup=with_model(Failing), marks=(TRACING,)),
+        r"^forward failed (?!at : ).*ValueError: boom$", code=1, setup=with_model(Failing)),
     Row("api-trace-forward-raises-inside", lambda ctx: rfkit.trace(ctx.model, (1, 8, 8)), TraceError,
-        r"^forward failed at block: ValueError: boom$", code=1, setup=with_model(FailingInside)),
+        r"^forward failed at FailingInside\.block: ValueError: boom$", code=1, setup=with_model(FailingInside)),
     Row("api-load-markup", lambda ctx: load("zoo.Net[/b]"), ModelLoadError, r"'zoo\.Net\[/b\]'", code=2),
     Row("api-load-bad-size", lambda ctx: load("zoo.MnistNet_1", "1,x,2"), ModelLoadError, r"not C,H,W", code=2),
     Row("api-config-epochs-zero", configure(epochs=0), RfkitError, r"--epochs 0: needs a positive integer", code=2),

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
+from rfkit.analysis.devices import parse_device
 from rfkit.errors import RfkitError
-from rfkit.loading import parse_device
 from rfkit.train import data
 
 
@@ -133,7 +133,7 @@ def validate(config: TrainConfig, source: str | None = None) -> TrainConfig:
 
 def make_config(model_spec: str, name: str, card, *, dataset=None, data_dir=None, run_dir=None, device="auto",
                 epochs=None, batch_size=None, lr=None, seed=1, loader="fast", compile=False, amp=None,
-                workers=None) -> TrainConfig:
+                workers=None, channels_last=None) -> TrainConfig:
     """The card's recipe, with any flag given taking its place."""
     recipe = card.recipe if card is not None else None
     dataset = dataset if dataset is not None else (card.dataset if card else None)
@@ -163,7 +163,7 @@ def make_config(model_spec: str, name: str, card, *, dataset=None, data_dir=None
         epochs=epochs, batch_size=batch_size, seed=seed, loader=loader, optimizer=opt,
         optimizer_kwargs=opt_kwargs, schedule=schedule, train_transforms=train_t, test_transforms=test_t,
         compile=compile, amp=amp, workers=workers if workers is not None else min(4, (os.cpu_count() or 2) - 1),
-        inferred=dict(recipe.inferred) if recipe else {},
+        inferred=dict(recipe.inferred) if recipe else {}, channels_last=channels_last,
     ))
 
 

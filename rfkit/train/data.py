@@ -14,8 +14,7 @@ import numpy as np
 import torch
 import torchvision
 
-from rfkit.errors import RfkitError
-from rfkit.loading import one_line
+from rfkit.errors import RfkitError, one_line
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10", "imagefolder")
 NORMALIZE = {  # each dataset's standard per-channel mean and std, as a recipe writes it

@@ -18,8 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from rfkit.errors import RfkitError
-from rfkit.loading import one_line
+from rfkit.errors import RfkitError, one_line
 from rfkit.train import plots
 from rfkit.train.config import TrainConfig
 from rfkit.train.loaders import LOADERS
