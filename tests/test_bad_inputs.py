@@ -8,7 +8,7 @@ keeps its parameters, buffers and train/eval flags.
 
 CLI rows run in-process (typer's CliRunner) in the row's own directory, with downloads cut off. Exit 2
 means bad input, 1 that the model's own forward failed or training diverged; stderr is one line and never
-a traceback. Rows about tracing itself (tracing.py, the lead's branch) that fail here are strict xfails.
+a traceback.
 """
 from __future__ import annotations
 
@@ -43,7 +43,6 @@ from rfkit.train import config as train_config
 from rfkit.train import data
 from rfkit.train import trainer as training
 
-TRACING = pytest.mark.xfail(strict=True, reason="tracing: lead's branch")
 BAD_CUDA = "cuda:99" if torch.cuda.is_available() else "cuda"
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 
@@ -387,7 +386,7 @@ SIZE_ROWS = [
     Row("size-huge-one-channel-too-few", ["table", "torchvision.models.resnet18", "-i", "1,100000,100000"], 1,
         r"(?i)channel", stdout=True, huge=True),
     Row("size-overflows-int64", ["table", "zoo.MnistNet_1", "-i", "1,99999999999,99999999999"], 2,
-        r"99999999999", huge=True, marks=(TRACING,)),
+        r"99999999999", huge=True),
 ]
 
 DEVICE_ROWS = [
@@ -685,19 +684,17 @@ RESUME_ROWS = [
 
 API_ROWS = [
     Row("api-trace-not-a-module", lambda ctx: rfkit.trace("zoo.MnistNet_1", (1, 28, 28)), RfkitError,
-        r"expected an nn\.Module, got str", code=2, marks=(TRACING,)),
-    Row("api-trace-no-size", lambda ctx: rfkit.trace(small(ctx)), RfkitError, r"input_size", code=2,
-        marks=(TRACING,)),
+        r"expected an nn\.Module, got str", code=2),
+    Row("api-trace-no-size", lambda ctx: rfkit.trace(small(ctx)), RfkitError, r"input_size", code=2),
     Row("api-trace-zero-size", lambda ctx: rfkit.trace(small(ctx), (0, 8, 8)), RfkitError, r"non-positive",
-        code=2, marks=(TRACING,)),
+        code=2),
     Row("api-trace-fraction-size", lambda ctx: rfkit.trace(small(ctx), (1.5, 8, 8)), RfkitError, r"1\.5",
-        code=2, marks=(TRACING,)),
-    Row("api-trace-string-size", lambda ctx: rfkit.trace(small(ctx), "1,8,8"), RfkitError, r"1,8,8", code=2,
-        marks=(TRACING,)),
+        code=2),
+    Row("api-trace-string-size", lambda ctx: rfkit.trace(small(ctx), "1,8,8"), RfkitError, r"1,8,8", code=2),
     Row("api-trace-bad-device", lambda ctx: rfkit.trace(small(ctx), (1, 8, 8), device="nope"), RfkitError,
-        r"nope", code=2, marks=(TRACING,)),
+        r"nope", code=2),
     Row("api-trace-overflowing-size", lambda ctx: rfkit.trace(small(ctx), (1, 10 ** 11, 10 ** 11)), RfkitError,
-        r"100000000000", code=2, huge=True, marks=(TRACING,)),
+        r"100000000000", code=2, huge=True),
     Row("api-trace-huge-wrong-channels", lambda ctx: rfkit.trace(ctx.model, (3, 100000, 100000)), TraceError,
         r"(?i)channel", code=1, huge=True, setup=with_model(zoo.MnistNet_1)),
     Row("api-trace-buffer-increment", lambda ctx: rfkit.trace(ctx.model, (1, 8, 8)), None,
