@@ -285,7 +285,7 @@ def train(
     """Train with the documented recipe and set measured accuracy beside the documentation."""
     import torch
 
-    from rfkit.checks import budget as budgets
+    from rfkit.api import closing_analysis
     from rfkit.train import config as train_config
     from rfkit.train import progress
     from rfkit.train import trainer as training
@@ -296,6 +296,7 @@ def train(
         config = train_config.load_config(resume, epochs=epochs, device=train_config.resolve_device(device)
                                           if device != "auto" else None)
         config.run_dir = str(resume)
+        train_config.check_cli_resumable(config, resume)
     elif model is None:
         raise RfkitError("give a MODEL to train, or --resume RUN_DIR")
     torch.manual_seed(config.seed if resume is not None else seed)  # the initialisation is part of the run
@@ -317,9 +318,7 @@ def train(
         err_console.print(f"[yellow]interrupted[/] after {done} complete epoch(s); last.pt holds epoch {done}. "
                           f"Resume with: rfkit train --resume {config.run_dir}", soft_wrap=True, highlight=False)
         raise typer.Exit(130)
-    report = rfkit.trace(trainer.model, loaded.input_size or trainer.loader.input_size)
-    limits = budgets.resolve([config.model, config.name], loaded.card)
-    checks = budgets.evaluate(report, limits) if limits.active else []
+    report, checks = closing_analysis(trainer, loaded.card, loaded.input_size)
     console.print(progress.final_panel(config, result, loaded.card, report, checks))
 
 

@@ -20,3 +20,22 @@ class TraceError(RfkitError):
         super().__init__(message)
         self.partial = partial
         self.cause = cause
+
+
+class InputSizeError(RfkitError, ValueError):
+    """A model that does not know its input size (not a zoo network) was given none."""
+
+
+class MissingExtraError(RfkitError, ImportError):
+    """An optional dependency is not installed; the message names the extra that brings it."""
+
+
+def optional_import(module: str, extra: str):
+    """`module`, or a one-line error naming `pip install rfkit[extra]`."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtraError(f"{module} is not installed: pip install rfkit[{extra}] (or pip install {module})") \
+            from None

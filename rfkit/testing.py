@@ -16,19 +16,12 @@ import torch.nn as nn
 from rfkit.checks import budget as budgets
 from rfkit.output import render, summaries
 from rfkit.analysis.report import Report
-from rfkit.analysis.tracing import trace
+from rfkit.api import traced
 
 
 def _trace(model: nn.Module, input_size) -> Report:
-    import zoo
-
-    card = zoo.card_of(model)
-    size = input_size or (card.input_size if card else None)
-    if size is None:
-        raise ValueError(f"{type(model).__name__} is not a zoo network: pass input_size=(C, H, W)")
-    report = trace(model, size)
-    report.model_name = card.name if card else type(model).__name__
-    return report
+    """A zoo network's own input size and name; anything else needs `input_size` (InputSizeError, a ValueError)."""
+    return traced(model, input_size)
 
 
 def _fail(headline: str, detail: str):
