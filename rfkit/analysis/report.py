@@ -25,6 +25,7 @@ class Category(str, Enum):
     RESAMPLE = "resample"
     ATTENTION = "attention"
     UNKNOWN = "unknown"
+    NO_RF = "no-rf"  # an op on inputs the RF is not measured in (a second input's branch)
 
     def __str__(self) -> str:
         return self.value
@@ -158,7 +159,10 @@ class Report:
     total_params: int
     total_trainable_params: int
     param_bytes: int
-    input_bytes: int
+    input_bytes: int  # every input's bytes
+    input_shapes: tuple[tuple[int, ...], ...] = ()  # every input, positional then keyword
+    input_names: tuple[str, ...] = ()
+    rf_input: str | None = None  # the input the RF is measured in (input_shape is its shape)
     fallback: str | None = None
     device_note: str | None = None
     warnings: list[str] = field(default_factory=list)
