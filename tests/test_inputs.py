@@ -120,7 +120,9 @@ def test_dtypes_must_match_the_inputs():
 
 def test_lazy_modules_traced_on_a_private_copy():
     model = nn.Sequential(nn.LazyConv2d(4, 3), nn.ReLU(), nn.Flatten(), nn.LazyLinear(5))
+    rng = torch.get_rng_state()
     report = rfkit.trace(model, (2, 8, 8))
+    assert torch.equal(torch.get_rng_state(), rng)
     assert report.params == (2 * 9 * 4 + 4) + (4 * 36 * 5 + 5)
     assert "private copy" in report.device_note
     assert isinstance(model[0], nn.LazyConv2d) and model[0].has_uninitialized_params()

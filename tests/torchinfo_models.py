@@ -6,8 +6,8 @@ fresh model (important for Lazy* modules, which torchinfo's forward pass initial
 and every case traces on CPU in well under a second (the first ``torchvision_resnet18``
 build pays a one-off ``import torchvision`` of a few seconds; the build itself is ~0.3 s).
 
-Expected torchinfo output for every key: /work/notes/torchinfo_outputs/<key>.txt
-(rules: /work/notes/torchinfo_rules.md).
+tests/test_torchinfo_parity.py compares rfkit's torchinfo style with torchinfo's live output
+for every key (the rules: docs/summaries.md, "torchinfo style").
 
 Run a case through torchinfo with :func:`torchinfo_kwargs`::
 

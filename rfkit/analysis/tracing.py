@@ -264,7 +264,7 @@ class _Recorder(TorchFunctionMode):
         name, _, first, in_shapes, started, own = self.stack.pop()
         if is_leaf and len(own) == 1:
             layer = self.layers[own[0]]
-            layer.name, layer.kind = name or type(module).__name__, type(module).__name__
+            layer.name, layer.kind = name, type(module).__name__
             layer.params = sum(p.numel() for p in module.parameters(recurse=False))
         outs = _tensors(output)
         state = self.state_of(outs[0]) if outs else None
@@ -272,7 +272,8 @@ class _Recorder(TorchFunctionMode):
             name=name, kind=type(module).__name__, depth=name.count(".") + 1 if name else 0,
             order=len(self.modules) + 1, start=started, is_leaf=is_leaf, in_shapes=in_shapes,
             out_shapes=tuple(tuple(t.shape) for t in outs),
-            layers=tuple(range(first, len(self.layers))), out_rf=state.axes if state else None))
+            layers=tuple(range(first, len(self.layers))), out_rf=state.axes if state else None,
+            shown_out=stats.shown_output(output)))
 
 
 @contextlib.contextmanager
@@ -390,6 +391,7 @@ def _report(recorder: _Recorder, model, inputs: Inputs, device, name, output) ->
                   input_bytes=sum(t.numel() * t.element_size() for t in tensors),
                   input_shapes=tuple(tuple(t.shape) for t in tensors), input_names=tuple(inputs.names),
                   rf_input=inputs.names[inputs.rf_index] if inputs.rf_index is not None else None,
+                  torchinfo=stats.torchinfo_summary(model, recorder.modules, tensors),
                   warnings=list(dict.fromkeys(recorder.warnings)))
 
 
@@ -561,11 +563,13 @@ def trace(model: nn.Module, input_size=None, *, input=None, dtypes=None, device:
 
 
 def _initialised_copy(model: nn.Module, inputs: Inputs) -> nn.Module:
-    """A deep copy whose lazy modules one real CPU pass has initialised (the user's stays as it was)."""
-    twin = copy.deepcopy(model).cpu()
+    """A deep copy whose lazy modules one real CPU pass has initialised (the user's stays as it was, and so
+    does the global random state the initialisation draws from)."""
+    fresh = {id(b): type(b)(b.requires_grad, b.device, b.dtype) for b in model.buffers() if nn.parameter.is_lazy(b)}
+    twin = copy.deepcopy(model, fresh).cpu()  # torch's UninitializedBuffer (LazyBatchNorm) cannot deep-copy itself
     real = _real(inputs, torch.device("cpu")).map(lambda t: t.cpu())
     try:
-        with torch.no_grad():
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
             twin.eval()(*real.args, **real.kwargs)
     except Exception as exc:
         raise TraceError(f"initialising the lazy modules of {type(model).__name__} failed: "
