@@ -367,7 +367,7 @@ def train(
     """Train with the documented recipe and set measured accuracy beside the documentation."""
     import torch
 
-    from rfkit.checks import budget as budgets
+    from rfkit.api import closing_analysis
     from rfkit.train import config as train_config
     from rfkit.train import progress
     from rfkit.train import trainer as training
@@ -382,6 +382,7 @@ def train(
                              f"cannot change it (only --epochs and --device can); start a new run instead")
         config = train_config.load_config(resume, epochs=epochs, device=train_config.resolve_device(device)
                                           if device != "auto" else None)
+        train_config.check_cli_resumable(config, resume)
         if model is not None and model != config.model:
             raise RfkitError(f"--resume {resume} trains {config.model}, not {model}: drop MODEL")
     elif model is None:
@@ -405,9 +406,7 @@ def train(
         say(f"after {done} complete epoch(s); last.pt holds epoch {done}. Resume with: rfkit train --resume "
             f"{config.run_dir}", err=True, tag="[yellow]interrupted[/]")
         raise typer.Exit(130)
-    report = rfkit.trace(trainer.model, loaded.input_size or trainer.loader.input_size)
-    limits = budgets.resolve([config.model, config.name], loaded.card)
-    checks = budgets.evaluate(report, limits) if limits.active else []
+    report, checks = closing_analysis(trainer, loaded.card, loaded.input_size)
     console.print(progress.final_panel(config, result, loaded.card, report, checks))
 
 

@@ -26,3 +26,22 @@ def one_line(exc: BaseException) -> str:
     """'ValueError: first line of the message', for errors raised by user code."""
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+class InputSizeError(RfkitError, ValueError):
+    """A model that does not know its input size (not a zoo network) was given none."""
+
+
+class MissingExtraError(RfkitError, ImportError):
+    """An optional dependency is not installed; the message names the extra that brings it."""
+
+
+def optional_import(module: str, extra: str):
+    """`module`, or a one-line error naming `pip install rfkit[extra]`."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtraError(f"{module} is not installed: pip install rfkit[{extra}] (or pip install {module})") \
+            from None

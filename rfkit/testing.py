@@ -17,7 +17,7 @@ from rfkit.checks import budget as budgets
 from rfkit.errors import RfkitError, TraceError
 from rfkit.output import render, summaries
 from rfkit.analysis.report import Report
-from rfkit.analysis.tracing import trace
+from rfkit.api import traced
 
 
 def _card(model: nn.Module):
@@ -34,13 +34,9 @@ def _name(model: nn.Module) -> str:
 
 
 def _trace(model: nn.Module, input_size) -> Report:
-    card = _card(model)
-    size = input_size or (card.input_size if card else None)
-    if size is None:
-        raise RfkitError(f"{type(model).__name__} is not a zoo network: pass input_size=(C, H, W)")
-    report = trace(model, size)
-    report.model_name = card.name if card else type(model).__name__
-    return report
+    """A zoo network's own input size and name; anything else needs `input_size` (InputSizeError)."""
+    _card(model)
+    return traced(model, input_size)
 
 
 def _fail(headline: str, detail: str):

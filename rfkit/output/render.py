@@ -11,7 +11,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from rich import box
-from rich.console import Group
+from rich.console import Console, Group
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from rfkit.analysis.report import AxisRow, Layer, Report
 
 TABLE_SCHEMA = "rfkit.table/1"
+CHECK_SCHEMA = "rfkit.check/1"
+TEXT_WIDTH = 150  # the CLI's width when its output is not a terminal
 SEED_COLUMNS = ("n_in", "k", "s", "p", "n_out", "r_in", "j_in", "r_out", "j_out")
 ALL_COLUMNS = ("k", "s", "p", "d", "n_in", "n_out", "r_in", "j_in", "r_out", "j_out", "start", "r_min", "exact")
 
@@ -30,6 +32,16 @@ def plain(text) -> str:
     goes through here before rich sees it: their brackets ('zoo.Net[/b]', '[tool.rfkit]') would otherwise
     be read as markup, and raise or vanish."""
     return escape(str(text))
+
+
+def text(renderable, width: int = TEXT_WIDTH) -> str:
+    """A rich renderable as plain text, exactly as `rfkit` prints it into a pipe: no ANSI codes,
+    `width` columns, whatever the current terminal or notebook is."""
+    out = io.StringIO()
+    console = Console(file=out, width=width, color_system=None, force_terminal=False, force_jupyter=False,
+                      force_interactive=False, legacy_windows=False, _environ={})
+    console.print(renderable)
+    return out.getvalue()
 
 
 def number(v) -> str:
@@ -208,10 +220,14 @@ def checks_table(name: str, checks) -> Table:
     return t
 
 
+def checks_dict(name: str, checks) -> dict:
+    return {"schema": CHECK_SCHEMA, "model": name, "passed": all(c.passed for c in checks),
+            "checks": [{"name": c.name, "measured": c.measured, "limit": c.limit, "passed": c.passed,
+                        "hint": c.hint} for c in checks]}
+
+
 def checks_json(name: str, checks) -> str:
-    return json.dumps({"schema": "rfkit.check/1", "model": name, "passed": all(c.passed for c in checks),
-                       "checks": [{"name": c.name, "measured": c.measured, "limit": c.limit, "passed": c.passed,
-                                   "hint": c.hint} for c in checks]}, indent=2) + "\n"
+    return json.dumps(checks_dict(name, checks), indent=2) + "\n"
 
 
 def audit_table(name: str, found) -> Table:

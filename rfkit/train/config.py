@@ -167,6 +167,21 @@ def make_config(model_spec: str, name: str, card, *, dataset=None, data_dir=None
     ))
 
 
+def python_spec(model) -> str:
+    """How config.json names a model built in Python (a notebook cell, a script) that the CLI cannot
+    rebuild: "<notebook>:Class" for one defined in `__main__`, else "<python>:module.Class"."""
+    cls = type(model)
+    return f"<notebook>:{cls.__qualname__}" if cls.__module__ == "__main__" else \
+        f"<python>:{cls.__module__}.{cls.__qualname__}"
+
+
+def check_cli_resumable(config: TrainConfig, run_dir) -> None:
+    """One line instead of a failed import when the CLI is asked to resume a run of a Python-built model."""
+    if config.model.startswith("<"):
+        raise RfkitError(f"--resume {run_dir}: this run trained {config.model}, a model built in Python that the "
+                         f"CLI cannot rebuild; resume it from Python: rfkit.fit(model, resume={str(run_dir)!r})")
+
+
 def load_config(run_dir: Path, **overrides) -> TrainConfig:
     """A run's config.json, checked, with `overrides` (flags given; None: not given) in its place and
     `run_dir` where the file is (a run directory may have moved). Reads only: a damaged file is named,

@@ -4,23 +4,21 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-import torch  # noqa: E402
+import torch
+from matplotlib.figure import Figure  # no pyplot: no backend switch, no global figure state (a notebook's
+# inline plots keep working after a run)
 
 
-def _save(fig, path: Path):
+def _save(fig: Figure, path: Path):
     tmp = path.with_suffix(".tmp.png")
     fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    plt.close(fig)
     os.replace(tmp, path)
 
 
 def learning_curves(metrics: list[dict], path: Path, title: str):
     epochs = [m["epoch"] for m in metrics]
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig = Figure(figsize=(10, 3.8))
+    loss_ax, acc_ax = fig.subplots(1, 2)
     for key, label in (("train_loss", "train"), ("test_loss", "test")):
         loss_ax.plot(epochs, [m[key] for m in metrics], marker="o", label=label)
     for key, label in (("train_acc", "train"), ("test_acc", "test")):
@@ -46,7 +44,8 @@ def misclassified_grid(images: torch.Tensor, truth: list[int], predicted: list[i
     n = len(truth)
     cols = 5
     rows = max(1, (n + cols - 1) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.8, rows * 2.0), squeeze=False)
+    fig = Figure(figsize=(cols * 1.8, rows * 2.0))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k >= n:

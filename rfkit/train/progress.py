@@ -1,6 +1,7 @@
-"""What a person watches during `rfkit train`: a rich progress bar per epoch
-(loss, accuracy, samples/s), a seed-like log line per epoch, and the closing
-panel that sets measured results beside the documented ones."""
+"""What a person watches during `rfkit train` and `rfkit.fit`: a progress bar per
+epoch (loss, accuracy, samples/s; rich in a terminal, an HTML <progress> in a
+notebook), a seed-like log line per epoch, and the closing panel that sets
+measured results beside the documented ones."""
 from __future__ import annotations
 
 import time
@@ -11,6 +12,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from rfkit.output import html
 from rfkit.output.render import per_axis, plain
 
 
@@ -43,10 +45,53 @@ class RichReporter:
             self.progress = None
 
     def epoch_line(self, row: dict, epochs: int):
-        self.console.print(
-            f"Epoch {row['epoch']:>3}/{epochs}  lr {row['lr']:.4e}  train loss {row['train_loss']:.4f} "
+        self.console.print(epoch_text(row, epochs), highlight=False)
+
+
+def epoch_text(row: dict, epochs: int) -> str:
+    return (f"Epoch {row['epoch']:>3}/{epochs}  lr {row['lr']:.4e}  train loss {row['train_loss']:.4f} "
             f"acc {row['train_acc']:.2f}%  test loss {row['test_loss']:.4f} acc {row['test_acc']:.2f}%  "
-            f"{row['samples_per_s']:,.0f} samples/s  {row['seconds']:.1f}s", highlight=False)
+            f"{row['samples_per_s']:,.0f} samples/s  {row['seconds']:.1f}s")
+
+
+def in_notebook() -> bool:
+    """A Jupyter kernel (notebook, lab, Colab, VS Code): outputs there can be HTML, updated in place."""
+    import sys
+
+    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell" or "google.colab" in sys.modules
+
+
+class NotebookReporter:
+    """Progress in a notebook without widgets: one HTML output (epoch lines so far and a
+    <progress> bar) updated in place through an IPython display handle, every `every` batches."""
+
+    def __init__(self, every: int = 50):
+        from IPython.display import HTML, display
+
+        self.every, self.html_type = every, HTML
+        self.log: list[str] = []
+        self.handle = display(HTML(html.progress(0, 0, "")), display_id=True)
+
+    def _show(self, done: int = 0, total: int = 0, stats: str = ""):
+        self.handle.update(self.html_type(html.progress(done, total, self.label, stats, self.log)))
+
+    def start_epoch(self, epoch: int, epochs: int, steps: int, samples: int):
+        self.label, self.steps, self.started = f"epoch {epoch}/{epochs}", steps, time.perf_counter()
+        self._show(0, steps)
+
+    def batch(self, step: int, seen: int, loss_sum, correct):
+        if step % self.every == 0 or step == self.steps:
+            rate = seen / max(time.perf_counter() - self.started, 1e-9)
+            self._show(step, self.steps, f"loss {loss_sum.item() / seen:.4f}  acc {100 * correct.item() / seen:.2f}%  "
+                                         f"{rate:,.0f} samples/s")
+
+    def end_epoch(self):
+        self._show()
+
+    def epoch_line(self, row: dict, epochs: int):
+        self.log.append(epoch_text(row, epochs))
+        self._show()
 
 
 def final_panel(config, result, card, report, checks) -> Panel:
