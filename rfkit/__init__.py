@@ -3,8 +3,18 @@ from rfkit.errors import ModelLoadError, RfkitError, TraceError
 from rfkit.analysis.rules import register_rule
 from rfkit.analysis.report import Layer, Report
 from rfkit.analysis.tracing import trace
+from rfkit.analysis.erf import ErfResult, erf
 
 __version__ = "0.1.0"
 
-__all__ = ["trace", "Report", "Layer", "register_rule", "RfkitError", "TraceError", "ModelLoadError",
-           "__version__"]
+__all__ = ["trace", "erf", "ErfResult", "runs", "Report", "Layer", "register_rule", "RfkitError", "TraceError",
+           "ModelLoadError", "__version__"]
+
+
+def runs(paths=None, root="runs"):
+    """One row per run directory (rfkit.train.runs.RunRow): params, MACs and RF traced from the run's
+    model, accuracy from metrics.json, ERF area ratios from erf.json. `paths`: run directories or folders
+    of them (default: all under `root`). Imported on call: training pulls in torchvision."""
+    from rfkit.train.runs import collect
+
+    return collect(paths, root)

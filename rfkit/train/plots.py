@@ -1,21 +1,12 @@
 """PNG figures of a training run: learning curves and misclassified test images."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import matplotlib
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-import torch  # noqa: E402
-
-
-def _save(fig, path: Path):
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)
+from rfkit.output.plots import plt  # pyplot with the Agg backend chosen
+from rfkit.output.plots import save as _save
 
 
 def learning_curves(metrics: list[dict], path: Path, title: str):
