@@ -1,46 +1,81 @@
-"""The README's measured-results table, from rfkit run directories.
+"""The README's measured-results table, from the files benchmarks/reproduce.py writes.
 
-    python benchmarks/zoo_results.py RUN_DIR [RUN_DIR ...]
+    python benchmarks/zoo_results.py [benchmarks/results/*.json]     the table
+    python benchmarks/zoo_results.py --epochs NAME                   NAME's runs beside the seed's log, per epoch
 
-One markdown row per run: network, dataset, epochs run (of the recipe's), best and
-final test accuracy, the documented best, the documented target, device and date.
+One markdown row per network: the documented best; the measured mean +- std (sample
+standard deviation, over seeds) of the best and of the final test accuracy; how many
+seeds met the documented target within its epochs; seeds, epochs run, device and date.
 """
 from __future__ import annotations
 
+import argparse
 import json
-import sys
-import time
+import statistics
 from pathlib import Path
 
 import zoo
 
+RESULTS = Path(__file__).resolve().parent / "results"
 
-def row(run: Path) -> str:
-    config = json.loads((run / "config.json").read_text())
-    metrics = json.loads((run / "metrics.json").read_text())
-    card = zoo.card(config["name"])
-    best = max(metrics, key=lambda m: m["test_acc"])
-    final = metrics[-1]
-    doc = card.results
+
+def _mean_std(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.2f}% (1 seed)"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}%"
+
+
+def row(doc: dict) -> str:
+    card = zoo.card(doc["network"])
+    runs = doc["runs"]
+    complete = [r for r in runs if r["epochs_run"] >= doc["epochs"]]
+    shown = complete or runs
     target = card.targets
     if target.min_test_acc is not None:
-        window = [m for m in metrics if m["epoch"] <= target.within_epochs]
-        met = "met" if any(m["test_acc"] >= target.min_test_acc for m in window) else "not met"
-        goal = f">= {target.min_test_acc}% within {target.within_epochs}: {met}"
+        met = sum(r["target_met_epoch"] is not None for r in shown)
+        goal = f"{met} of {len(shown)} (>= {target.min_test_acc}% within {target.within_epochs})"
     else:
         goal = "-"
-    date = time.strftime("%Y-%m-%d", time.localtime((run / "metrics.json").stat().st_mtime))
-    return (f"| `zoo.{card.name}` | {config['dataset']} | {len(metrics)} of {card.recipe.epochs} | "
-            f"{best['test_acc']:.2f}% (epoch {best['epoch']}) | {final['test_acc']:.2f}% | "
-            f"{doc.best_test_acc:.2f}% | {goal} | {config['device']}, {config['loader']} loader | {date} |")
+    epochs = sorted({r["epochs_run"] for r in shown})
+    return (f"| `zoo.{card.name}` | {card.results.best_test_acc:.2f}% | {_mean_std([r['best'] for r in shown])} | "
+            f"{_mean_std([r['final'] for r in shown])} | {goal} | {', '.join(str(r['seed']) for r in shown)} | "
+            f"{'/'.join(map(str, epochs))} of {card.recipe.epochs} | {doc['device']}, torch {doc['torch']} | "
+            f"{doc['date']} |")
+
+
+def table(paths: list[Path]) -> str:
+    lines = ["| network | documented best | measured best (mean ± std) | final (mean ± std) | seeds meeting "
+             "the documented target | seeds | epochs | device | date |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    docs = [json.loads(p.read_text()) for p in paths]
+    lines += [row(d) for d in docs if d.get("runs") and d["network"] in zoo.names()]
+    return "\n".join(lines)
+
+
+def per_epoch(name: str) -> str:
+    """The seed's logged test accuracy per epoch beside each measured run's (train accuracy in brackets)."""
+    card = zoo.card(name)
+    doc = json.loads((RESULTS / f"{name}.json").read_text())
+    runs = doc["runs"]
+    head = "| epoch | seed's log | " + " | ".join(f"seed {r['seed']}" for r in runs) + " |"
+    lines = [head, "|" + " --- |" * (2 + len(runs))]
+    for epoch in range(1, max(r["epochs_run"] for r in runs) + 1):
+        logged = card.results.test_acc.get(epoch)
+        cells = [f"{r['test_acc'][epoch - 1]:.2f} ({r['train_acc'][epoch - 1]:.2f})"
+                 if epoch <= r["epochs_run"] else "" for r in runs]
+        lines.append(f"| {epoch} | {f'{logged:.2f}' if logged is not None else '-'} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main():
-    print("| network | data | epochs (of recipe) | best test acc | final | documented best | target | "
-          "device | date |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for arg in sys.argv[1:]:
-        print(row(Path(arg)))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="*", type=Path)
+    parser.add_argument("--epochs", metavar="NAME", help="per-epoch comparison for one network")
+    args = parser.parse_args()
+    if args.epochs:
+        print(per_epoch(args.epochs))
+    else:
+        print(table(args.files or sorted(p for p in RESULTS.glob("*.json") if p.stem in zoo.names())))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from rich.table import Table
 import rfkit
 from rfkit.output import render
 from rfkit.errors import RfkitError, TraceError
-from rfkit.loading import load, parse_ints
+from rfkit.loading import load, parse_dtypes, parse_ints
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Exact receptive-field and architecture analysis for PyTorch models.")
@@ -26,7 +26,8 @@ err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
 
 MODEL_HELP = ("zoo.MnistNet_2, pkg.module:Attr, torchvision.models.resnet18 or path/to/file.py:Net "
               "(a class, no-argument factory or instance)")
-SIZE_HELP = "input size C,H,W (zoo networks know theirs)"
+SIZE_HELP = "input size C,H,W; repeat it for a model with several inputs (zoo networks know theirs)"
+DTYPE_HELP = "input dtype, e.g. long for token ids; one for all inputs or one per --input-size"
 
 
 class SummaryStyle(str, Enum):
@@ -97,7 +98,8 @@ def emit(text: str):
 @guarded
 def table(
     model: str = typer.Argument(..., help=MODEL_HELP),
-    input_size: Optional[str] = typer.Option(None, "--input-size", "-i", help=SIZE_HELP),
+    input_size: Optional[list[str]] = typer.Option(None, "--input-size", "-i", help=SIZE_HELP),
+    dtype: Optional[list[str]] = typer.Option(None, "--dtype", help=DTYPE_HELP),
     all_rows: bool = typer.Option(False, "--all", help="Show every traced op, not only those that change RF."),
     fmt: TableFormat = typer.Option(TableFormat.rich, "--format", "-f", help="rich, markdown, json or csv."),
     device: str = typer.Option("auto", "--device",
@@ -106,7 +108,7 @@ def table(
     """Print the RF/jump table (n_in, k, s, p, n_out, r_in, j_in, r_out, j_out) per spatial axis."""
     loaded = load(model, input_size)
     try:
-        report = rfkit.trace(loaded.model, loaded.input_size, device=device)
+        report = rfkit.trace(loaded.model, loaded.input_size, dtypes=parse_dtypes(dtype), device=device)
     except TraceError as exc:
         if exc.partial is not None and exc.partial.layers and fmt == TableFormat.rich:
             exc.partial.model_name = loaded.name
@@ -124,7 +126,8 @@ def table(
 @guarded
 def summary(
     model: str = typer.Argument(..., help=MODEL_HELP),
-    input_size: Optional[str] = typer.Option(None, "--input-size", "-i", help=SIZE_HELP),
+    input_size: Optional[list[str]] = typer.Option(None, "--input-size", "-i", help=SIZE_HELP),
+    dtype: Optional[list[str]] = typer.Option(None, "--dtype", help=DTYPE_HELP),
     style: SummaryStyle = typer.Option(SummaryStyle.rich, "--style", "-s",
                                        help="rich, torchsummary (1.5.1, byte for byte) or torchinfo (1.8 layout)."),
     depth: int = typer.Option(3, "--depth", "-d", min=0, help="Deepest module level shown (rich, torchinfo)."),
@@ -134,7 +137,7 @@ def summary(
     from rfkit.output import summaries
 
     loaded = load(model, input_size)
-    report = rfkit.trace(loaded.model, loaded.input_size)
+    report = rfkit.trace(loaded.model, loaded.input_size, dtypes=parse_dtypes(dtype))
     report.model_name = loaded.name
     if fmt == SummaryFormat.json:
         emit(summaries.summary_json(report))
@@ -150,7 +153,7 @@ def summary(
 @guarded
 def verify(
     model: str = typer.Argument(..., help=MODEL_HELP),
-    input_size: Optional[str] = typer.Option(None, "--input-size", "-i", help=SIZE_HELP),
+    input_size: Optional[list[str]] = typer.Option(None, "--input-size", "-i", help=SIZE_HELP),
     enlarge: bool = typer.Option(True, help="Grow the input so a central output's RF is not clipped."),
 ):
     """Check the traced RF against gradients: float64, positive weights, linear activations."""
@@ -175,7 +178,8 @@ def _rf_option(text: Optional[str]):
 @guarded
 def check(
     model: str = typer.Argument(..., help=MODEL_HELP),
-    input_size: Optional[str] = typer.Option(None, "--input-size", "-i", help=SIZE_HELP),
+    input_size: Optional[list[str]] = typer.Option(None, "--input-size", "-i", help=SIZE_HELP),
+    dtype: Optional[list[str]] = typer.Option(None, "--dtype", help=DTYPE_HELP),
     max_params: Optional[int] = typer.Option(None, help="Most parameters (each tensor once)."),
     max_trainable_params: Optional[int] = typer.Option(None, help="Most trainable parameters."),
     max_macs: Optional[int] = typer.Option(None, help="Most multiply-accumulates per forward pass."),
@@ -197,7 +201,7 @@ def check(
     from rfkit.checks import budget as budgets
 
     loaded = load(model, input_size)
-    report = rfkit.trace(loaded.model, loaded.input_size)
+    report = rfkit.trace(loaded.model, loaded.input_size, dtypes=parse_dtypes(dtype))
     report.model_name = loaded.name
     names = [model, loaded.name, type(loaded.model).__name__, f"zoo.{loaded.name}"]
     limits = budgets.resolve(names, loaded.card, Path("pyproject.toml"), budget_file, max_params=max_params,
@@ -220,7 +224,7 @@ def check(
 @guarded
 def audit(
     model: str = typer.Argument(..., help=MODEL_HELP),
-    input_size: Optional[str] = typer.Option(None, "--input-size", "-i", help=SIZE_HELP),
+    input_size: Optional[list[str]] = typer.Option(None, "--input-size", "-i", help=SIZE_HELP),
     doc: Optional[Path] = typer.Option(None, "--doc", help="README or markdown file to audit (default: "
                                                           "the zoo card's documented tables)."),
     section: Optional[str] = typer.Option(None, "--section", help="Only the markdown section whose heading "

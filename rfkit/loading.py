@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import torch
 import torch.nn as nn
 
 from rfkit.errors import ModelLoadError
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 class LoadedModel:
     spec: str
     model: nn.Module
-    input_size: tuple[int, ...] | None
+    input_size: tuple[int, ...] | list[tuple[int, ...]] | None  # a list for several inputs
     card: Card | None
 
     @property
@@ -46,8 +47,26 @@ def parse_ints(text: str, flag: str, example: str) -> tuple[int, ...]:
     return values
 
 
-def parse_input_size(text: str | None) -> tuple[int, ...] | None:
-    return None if text is None else parse_ints(text, "--input-size", "C,H,W integers (e.g. 3,224,224)")
+def parse_input_size(text: str | list[str] | None) -> tuple[int, ...] | list[tuple[int, ...]] | None:
+    """One --input-size as a tuple; several (a model with several inputs) as a list of tuples."""
+    texts = [text] if isinstance(text, str) else list(text or [])
+    sizes = [parse_ints(t, "--input-size", "C,H,W integers (e.g. 3,224,224)") for t in texts]
+    return None if not sizes else sizes[0] if len(sizes) == 1 else sizes
+
+
+DTYPES = {name: getattr(torch, name) for name in (
+    "float32", "float", "float64", "double", "float16", "half", "bfloat16", "int64", "long", "int32", "int",
+    "int16", "int8", "uint8", "bool")}
+
+
+def parse_dtypes(names: list[str] | None) -> list[torch.dtype] | None:
+    """--dtype values (e.g. long) as torch dtypes, or a one-line error listing the names."""
+    if not names:
+        return None
+    unknown = [n for n in names if n.removeprefix("torch.") not in DTYPES]
+    if unknown:
+        raise ModelLoadError(f"--dtype {unknown[0]!r} is not a dtype; use one of {', '.join(DTYPES)}")
+    return [DTYPES[n.removeprefix("torch.")] for n in names]
 
 
 def _import_file(path: Path):
@@ -146,8 +165,9 @@ def load(spec: str, input_size: str | tuple[int, ...] | None = None, need_size: 
     card = zoo.card_of(obj) if inspect.isclass(obj) or isinstance(obj, nn.Module) else None
     model = _instantiate(obj, spec)
     card = card or zoo.card_of(model)
-    size = parse_input_size(input_size) if isinstance(input_size, str) else input_size
-    size = size or (card.input_size if card else None)
+    if isinstance(input_size, str) or isinstance(input_size, list) and all(isinstance(t, str) for t in input_size):
+        input_size = parse_input_size(input_size)
+    size = input_size or (card.input_size if card else None)
     if size is None and need_size:
         raise ModelLoadError(f"{spec} is not a zoo network: pass --input-size C,H,W (e.g. 3,224,224)")
-    return LoadedModel(spec, model, tuple(size) if size else None, card)
+    return LoadedModel(spec, model, size if size else None, card)

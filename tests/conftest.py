@@ -28,4 +28,31 @@ def data_dir() -> Path:
         pytest.skip("real data not found: set RFKIT_TEST_DATA or provide ../shared/data")
     return path
 
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true",
+                     help="rewrite tests/golden/* from the current output (review the diff before committing)")
+
+
+@pytest.fixture
+def golden(request):
+    """Compare text with tests/golden/<name> byte for byte (or rewrite it under --update-golden)."""
+    update = request.config.getoption("--update-golden")
+
+    def check(name: str, text: str):
+        path = Path(__file__).parent / "golden" / name
+        if update:
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(text)
+            return
+        assert path.is_file(), f"no golden file {path.name}: run pytest --update-golden and review the diff"
+        expected = path.read_text()
+        if text != expected:
+            import difflib
+            diff = "".join(difflib.unified_diff(expected.splitlines(True), text.splitlines(True), "golden", "now"))
+            raise AssertionError(f"{name} differs from its golden file (pytest --update-golden rewrites it):\n"
+                                 f"{diff}")
+
+    return check
+
+
 pytest_plugins = ["pytester"]

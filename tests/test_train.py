@@ -284,3 +284,28 @@ def test_real_mnist_loads_with_documented_statistics(data_dir):
     for k in range(0, 200, 20):
         expected = TF.rotate(_pil(images[k:k + 1])[0], float(angles[k]), fill=(1,))
         assert torch.equal(ours[k, 0], torch.from_numpy(np.array(expected)))
+
+
+COUNTED_NET = textwrap.dedent("""
+    from pathlib import Path
+    from zoo import MnistNet_3
+
+    class Counted(MnistNet_3):
+        '''MnistNet_3 that notes every construction in builds.txt beside this file.'''
+
+        def __init__(self):
+            super().__init__()
+            with open(Path(__file__).with_name("builds.txt"), "a") as f:
+                f.write("built\\n")
+""")
+
+
+def test_train_builds_the_model_once(mnist_dir, tmp_path):
+    path = tmp_path / "counted.py"
+    path.write_text(COUNTED_NET)
+    result = runner.invoke(app, ["train", f"{path}:Counted", "--dataset", "mnist", "--data-dir", str(mnist_dir),
+                                 "--epochs", "1", "--batch-size", "64", "--device", "cpu",
+                                 "--run-dir", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "builds.txt").read_text().splitlines() == ["built"]
+    assert "RF at output" in result.output  # the final panel traced the trained model

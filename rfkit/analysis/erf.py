@@ -31,7 +31,7 @@ import torch
 import torch.nn as nn
 
 from rfkit.analysis import tracing
-from rfkit.analysis.report import Layer, Report
+from rfkit.analysis.report import Category, Layer, Report
 from rfkit.errors import RfkitError, TraceError
 
 SCHEMA = "rfkit.erf/1"
@@ -160,6 +160,9 @@ def _target(report: Report, layer: str | None) -> tuple[int | None, bool]:
         return (first.index, True) if first is not None else (None, False)
     for candidate in report.layers:
         if candidate.name == layer:
+            if candidate.rule == Category.NO_RF:
+                raise RfkitError(f"layer {layer!r} does not depend on the input the RF is measured in; "
+                                 f"pick a layer on its path")
             return candidate.index, False
     names = [l.name for l in report.layers]
     close = difflib.get_close_matches(str(layer), names, n=3)
@@ -251,6 +254,7 @@ def erf(model: nn.Module, inputs, layer: str | None = None, *, samples: int | No
     """
     if not isinstance(model, nn.Module):
         raise RfkitError(f"expected an nn.Module, got {type(model).__name__}")
+    model, _ = tracing._unwrapped(model)  # torch.compile / DataParallel: the names the trace gives
     x = _batch(inputs, samples)
     size = tuple(x.shape[1:])
     report = tracing.trace(model, size)

@@ -64,3 +64,21 @@ def _mha(in_shapes: Shapes, out: tuple[int, ...]) -> int:
     length, source = q[0], k[0]
     projections = batch * e * e * (2 * length + 2 * source)  # q and out projections on L, k and v on S
     return projections + 2 * batch * length * source * e
+
+
+def _recurrent(hidden_states: int) -> Formula:
+    """Every weight matrix of every layer and direction (input-hidden, hidden-hidden, projection) is
+    applied once per token: tokens x sum of their sizes. Arguments: input (or packed data and batch
+    sizes), then the initial hidden state(s), then the flat weights."""
+
+    def formula(in_shapes: Shapes, out: tuple[int, ...]) -> int:
+        packed = len(in_shapes) > 1 and len(in_shapes[1]) == 1
+        tokens = math.prod(in_shapes[0][:-1])
+        weights = in_shapes[1 + packed + hidden_states:]
+        return tokens * sum(math.prod(w) for w in weights if len(w) == 2)
+
+    return formula
+
+
+register_macs("lstm")(_recurrent(2))
+register_macs("gru", "rnn_tanh", "rnn_relu")(_recurrent(1))

@@ -25,6 +25,7 @@ class Category(str, Enum):
     RESAMPLE = "resample"
     ATTENTION = "attention"
     UNKNOWN = "unknown"
+    NO_RF = "no-rf"  # an op on inputs the RF is not measured in (a second input's branch)
 
     def __str__(self) -> str:
         return self.value
@@ -121,6 +122,7 @@ class ModuleCall:
     out_shapes: tuple[tuple[int, ...], ...]
     layers: tuple[int, ...]  # indices of the ops traced inside this call
     out_rf: tuple[AxisRF, ...] | None
+    shown_out: tuple[tuple[int, ...], int]  # torchinfo's view of the output: (shape, bytes per element)
 
 
 @dataclass(frozen=True)
@@ -137,9 +139,38 @@ class ModuleStats:
     is_container: bool  # Sequential or ModuleList: torchsummary prints no row for them
     weight_bias_params: int  # torchsummary's count: numel of `weight` and `bias` only
     weight_trainable: bool  # torchsummary asks the weight alone
-    torchinfo_macs: int  # torchinfo's mult-adds convention (leaves)
-    has_params: bool  # any parameter in the subtree
-    param_element_size: int  # bytes per element of the module's first parameter (4 if none)
+
+
+@dataclass(frozen=True)
+class TorchinfoRow:
+    """One row of torchinfo 1.8's summary list: a module call, or a never-called ancestor
+    (ModuleList, ModuleDict, a skipped parent) that torchinfo inserts above its members.
+    Numbers follow torchinfo's conventions (rfkit.analysis.stats.torchinfo_summary)."""
+
+    kind: str  # class name ("Linear" also for a LazyLinear, materialised by then)
+    depth: int  # torchinfo's depth: the module's last place in the module tree
+    index: int  # the "-idx" of "depth-idx": a running count per depth over the whole list
+    shape: tuple[int, ...]  # output shape shown; () prints "--" (never called, 0-dim, no tensor)
+    params: int  # the subtree's parameters, each tensor once per module, pruned weights by mask
+    trainable: int
+    leftover: int  # params not in any (non-recursive) descendant row's count; may be negative
+    is_leaf: bool  # no child modules at all (a module tree property, not what ran)
+    recursive: bool  # the module already had a row
+
+
+@dataclass(frozen=True)
+class TorchinfoSummary:
+    """torchinfo 1.8's rows and totals, kept so that `--style torchinfo` reproduces its text.
+    Its totals are not rfkit's: shared weights count once per module, a negative leftover
+    hides a root's own parameters, attention counts no mult-adds (docs/summaries.md)."""
+
+    rows: tuple[TorchinfoRow, ...]
+    total_params: int
+    trainable_params: int
+    mult_adds: int
+    input_bytes: int  # sys.getsizeof of each input's storage: its bytes plus the storage object
+    forward_backward_bytes: int  # 2 x output bytes of every leaf row with parameters
+    param_bytes: int  # parameters of non-recursive leaf rows only
 
 
 @dataclass
@@ -158,7 +189,11 @@ class Report:
     total_params: int
     total_trainable_params: int
     param_bytes: int
-    input_bytes: int
+    input_bytes: int  # every input's bytes
+    torchinfo: TorchinfoSummary  # torchinfo 1.8's rows and totals, for --style torchinfo
+    input_shapes: tuple[tuple[int, ...], ...] = ()  # every input, positional then keyword
+    input_names: tuple[str, ...] = ()
+    rf_input: str | None = None  # the input the RF is measured in (input_shape is its shape)
     fallback: str | None = None
     device_note: str | None = None
     warnings: list[str] = field(default_factory=list)

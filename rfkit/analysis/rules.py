@@ -20,7 +20,9 @@ from rfkit.analysis import rf
 from rfkit.analysis.report import Category
 from rfkit.analysis.rf import AxisRF
 
-KERNEL, GLOBAL, POINTWISE, MERGE, RESHAPE, SELECT, RESAMPLE, ATTENTION, UNKNOWN = Category
+KERNEL, GLOBAL, POINTWISE, MERGE, RESHAPE, SELECT, RESAMPLE, ATTENTION, UNKNOWN = (
+    Category.KERNEL, Category.GLOBAL, Category.POINTWISE, Category.MERGE, Category.RESHAPE, Category.SELECT,
+    Category.RESAMPLE, Category.ATTENTION, Category.UNKNOWN)
 
 
 @dataclass(frozen=True)
@@ -635,6 +637,17 @@ def mha(call: OpCall) -> Outcome:
     states = [_mix_dim(s, 0) for _, s, _ in call.inputs]
     merged, _ = _merge(states, call.out_shape, rf.union)
     return Outcome([merged] + [None] * (len(call.out_shapes) - 1), ATTENTION)
+
+
+@register_rule("lstm", "gru", "rnn_tanh", "rnn_relu")
+def recurrent(call: OpCall) -> Outcome:
+    """A recurrent layer: each step's output depends on the sequence (all earlier steps, or all steps
+    when bidirectional: treated as global over time) and on every input feature."""
+    nd = len(call.in_shape)
+    packed = len(call.in_shapes) > 1 and len(call.in_shapes[1]) == 1
+    batch_first = not packed and nd == 3 and call.positional[-1] is True
+    state = _mix_dim(_mix_dim(call.state, 1 if batch_first else 0), nd - 1)
+    return Outcome([state] + [None] * (len(call.out_shapes) - 1), GLOBAL)
 
 
 IDENTITY = ("contiguous", "clone", "detach", "to", "type", "float", "double", "half", "bfloat16", "cpu", "cuda",

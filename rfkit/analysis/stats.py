@@ -7,29 +7,17 @@ from rfkit.analysis.macs, counted per op as the tracer records it.
 from __future__ import annotations
 
 import math
+import sys
+from dataclasses import dataclass, field
 
+import torch
 import torch.nn as nn
 
-from rfkit.analysis.report import Layer, ModuleCall, ModuleStats
+from rfkit.analysis.report import Layer, ModuleCall, ModuleStats, TorchinfoRow, TorchinfoSummary
 
 
 def _module(model: nn.Module, name: str) -> nn.Module:
     return model.get_submodule(name.split("#")[0]) if name else model
-
-
-def torchinfo_macs(module: nn.Module, out_shape: tuple[int, ...]) -> int:
-    """torchinfo's mult-adds for a leaf: params x output positions for convs, x batch otherwise."""
-    macs = 0
-    for name, p in module.named_parameters():
-        name = name.rsplit(".", 1)[-1]
-        if name in ("weight", "bias"):
-            if "Conv" in type(module).__name__:
-                macs += p.numel() * math.prod(out_shape[:1] + out_shape[2:])
-            else:
-                macs += out_shape[0] * p.numel()
-        elif "weight" in name or "bias" in name:
-            macs += math.prod(out_shape[:2]) * p.numel()
-    return macs
 
 
 def module_rows(model: nn.Module, calls: list[ModuleCall], layers: list[Layer]) -> list[ModuleStats]:
@@ -50,7 +38,6 @@ def module_rows(model: nn.Module, calls: list[ModuleCall], layers: list[Layer]) 
         new = [p for p in own if id(p) not in seen]
         seen.update(id(p) for p in new)
         weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
-        first = next(module.parameters(), None)
         rows.append(ModuleStats(
             call=call,
             params=sum(p.numel() for p in new),
@@ -61,12 +48,199 @@ def module_rows(model: nn.Module, calls: list[ModuleCall], layers: list[Layer]) 
             is_container=isinstance(module, (nn.Sequential, nn.ModuleList)),
             weight_bias_params=sum(t.numel() for t in (weight, bias) if hasattr(t, "size")),
             weight_trainable=hasattr(weight, "size") and weight.requires_grad,
-            torchinfo_macs=torchinfo_macs(module, call.out_shapes[0] if call.out_shapes else ()) if call.is_leaf else 0,
-            has_params=first is not None,
-            param_element_size=first.element_size() if first is not None else 4,
         ))
     return rows
 
 
 def unique_params(model: nn.Module) -> list:
     return list({id(p): p for p in model.parameters()}.values())
+
+
+# torchinfo 1.8's conventions, so that `--style torchinfo` prints what torchinfo prints (users
+# diff the two). Where they differ from rfkit's own numbers, rfkit's style and JSON keep the
+# true ones; docs/summaries.md lists the differences and tests/test_torchinfo_parity.py pins them.
+
+def shown_output(output) -> tuple[tuple[int, ...], int]:
+    """(shape, bytes per element) torchinfo shows for an output: the first element of a tuple
+    or list, the last value of a dict, () (printed "--") for None or a 0-dim tensor."""
+    first = output[0] if isinstance(output, (list, tuple)) and output else None
+    if not isinstance(first, torch.Tensor) and hasattr(getattr(first, "data", None), "size"):
+        first = first.data  # a PackedSequence
+    if isinstance(first, torch.Tensor):
+        return tuple(first.size()), first.element_size()
+    if isinstance(output, dict):
+        return _nested_output(list(output.values())[-1])
+    if isinstance(output, torch.Tensor):
+        return tuple(output.size()), output.element_size()
+    return _nested_output(output) if isinstance(output, (list, tuple)) else ((), 0)
+
+
+def _nested_output(obj) -> tuple[tuple[int, ...], int]:
+    if hasattr(obj, "tensors"):
+        return _nested_output(obj.tensors)
+    if isinstance(obj, torch.Tensor):
+        return tuple(obj.size()), obj.element_size()
+    if not hasattr(obj, "__getitem__") or not obj:
+        return (), 0
+    if isinstance(obj, dict):
+        return _nested_output(list(obj.values()))
+    if callable(getattr(obj, "size", None)) and callable(getattr(obj, "element_size", None)):
+        return tuple(obj.size()), obj.element_size()
+    return _nested_output(obj[0]) if isinstance(obj, (list, tuple)) else ((), 0)
+
+
+def _pruned_count(module: nn.Module, name: str, p: torch.Tensor) -> tuple[int, str]:
+    """torchinfo counts a pruned `x_orig` as the ones in its `x_mask` buffer, under the name `x`."""
+    if name.endswith("_orig"):
+        mask = module
+        for part in f"{name[:-5]}_mask".split("."):
+            mask = getattr(mask, part, None)
+        if isinstance(mask, torch.Tensor):
+            return (mask.numel() if mask.is_meta else int(mask.sum())), name[:-5]
+    return p.numel(), name
+
+
+def _param_counts(module: nn.Module) -> tuple[int, int, int]:
+    """(params, trainable, bytes) of a module's subtree, each tensor once within the module."""
+    num = trainable = nbytes = 0
+    for name, p in module.named_parameters():
+        if nn.parameter.is_lazy(p):
+            continue
+        n, _ = _pruned_count(module, name, p)
+        num, nbytes = num + n, nbytes + n * p.element_size()
+        trainable += n if p.requires_grad else 0
+    return num, trainable, nbytes
+
+
+def _mult_adds(module: nn.Module, shape: tuple[int, ...]) -> int:
+    """torchinfo's mult-adds of one call, from parameter counts alone: x batch x output positions
+    for a class named *Conv*, x batch for other `weight`/`bias`, x the output's first two dims
+    for RNN-style names (`weight_ih_l0`). Functional work (attention, matmul) counts nothing."""
+    macs, conv = 0, "Conv" in type(module).__name__
+    for name, p in module.named_parameters():
+        n, name = _pruned_count(module, name, p)
+        if name in ("weight", "bias"):
+            macs += int(n * math.prod(shape[:1] + shape[2:])) if conv else (shape[0] if shape else 0) * n
+        elif "weight" in name or "bias" in name:
+            macs += math.prod(shape[:2]) * n
+    return macs
+
+
+def _is_leaf(module: nn.Module) -> bool:
+    return next(module.children(), None) is None
+
+
+@dataclass(eq=False)
+class _Entry:
+    """torchinfo's LayerInfo while its list is built. An inserted ancestor is one object that
+    can sit in the list twice; it then prints its last depth-idx and flags in both places."""
+
+    module: nn.Module
+    depth: int
+    parent: _Entry | None
+    recursive: bool = False
+    shape: tuple[int, ...] = ()
+    out_bytes: int = 0
+    index: int = 0
+    children: list = field(default_factory=list)
+
+
+def _tree_places(model: nn.Module) -> dict[int, _Entry]:
+    """torchinfo's hook walk: depth first over `_modules`, duplicates included; a module's last
+    place wins (torchinfo re-registers its hooks there), and that place is its depth and parent."""
+    places: dict[int, _Entry] = {}
+    stack: list[tuple[nn.Module, int, _Entry | None]] = [(model, 0, None)]
+    while stack:
+        module, depth, parent = stack.pop()
+        entry = places[id(module)] = _Entry(module, depth, parent)
+        stack += [(child, depth + 1, entry) for child in reversed(module._modules.values()) if child is not None]
+    return places
+
+
+def _insert_uncalled_ancestors(rows: list[_Entry], listed: set[int]) -> None:
+    """torchinfo's add_missing_container_layers: an ancestor not on the current chain of rows
+    (a ModuleList, a ModuleDict, a parent that never ran) is inserted just before the row; it is
+    recursive when its module already has a row."""
+    chain: dict[int, _Entry] = {}
+    i = 0
+    while i < len(rows):
+        row = rows[i]
+        ancestors, p = {}, row.parent
+        while p is not None and p.depth > 0:
+            ancestors[p.depth], p = p, p.parent
+        for d in range(1, row.depth):
+            a = ancestors[d]
+            if (d not in chain or chain[d].module is not a.module) and a is not rows[i - 1]:
+                a.recursive = a.recursive or id(a.module) in listed
+                listed.add(id(a.module))
+                rows.insert(i, a)
+                chain[d] = a
+                i += 1
+        chain[row.depth] = row
+        d = row.depth + 1
+        while d in chain:
+            del chain[d]
+            d += 1
+        i += 1
+
+
+def torchinfo_summary(model: nn.Module, calls: list[ModuleCall], inputs: list[torch.Tensor]) -> TorchinfoSummary:
+    """torchinfo 1.8's summary list and totals, from the traced calls (rules and examples:
+    docs/summaries.md). One row per call in call order, never-called ancestors inserted;
+    rows deeper than the shown depth still count in every total."""
+    places = _tree_places(model)
+    counts: dict[int, tuple[int, int, int]] = {}
+
+    def count(module: nn.Module) -> tuple[int, int, int]:
+        if id(module) not in counts:
+            counts[id(module)] = _param_counts(module)
+        return counts[id(module)]
+
+    rows, called, mult_adds = [], set(), 0
+    for call in sorted(calls, key=lambda c: c.start):
+        module = _module(model, call.name)
+        place = places[id(module)]
+        shape, elem = call.shown_out
+        rows.append(_Entry(module, place.depth, place.parent, id(module) in called, shape, elem * math.prod(shape)))
+        called.add(id(module))
+        if _is_leaf(module):
+            mult_adds += _mult_adds(module, shape)
+    _insert_uncalled_ancestors(rows, called)
+
+    per_depth: dict[int, int] = {}
+    for i, row in enumerate(rows):
+        per_depth[row.depth] = row.index = per_depth.get(row.depth, 0) + 1
+        end = i + 1
+        while end < len(rows) and rows[end].depth > row.depth:
+            end += 1
+        row.children = rows[i + 1:end]  # all descendants, as torchinfo's `children`
+
+    leftovers: dict[int, tuple[int, int]] = {}
+
+    def leftover(row: _Entry) -> tuple[int, int]:
+        """(params, trainable) of the row not in any non-recursive descendant's count."""
+        if id(row) not in leftovers:
+            num, trainable, _ = count(row.module)
+            for child in row.children:
+                if not child.recursive:
+                    n, t = count(child.module)[:2] if _is_leaf(child.module) else leftover(child)
+                    num, trainable = num - n, trainable - t
+            leftovers[id(row)] = num, trainable
+        return leftovers[id(row)]
+
+    total = trainable = param_bytes = fwd_bwd = 0
+    for row in rows:
+        num, tr, nbytes = count(row.module)
+        if _is_leaf(row.module):
+            fwd_bwd += 2 * row.out_bytes if num > 0 else 0
+            if not row.recursive:
+                total, trainable, param_bytes = total + num, trainable + tr, param_bytes + nbytes
+        elif not row.recursive:
+            num, tr = leftover(row)
+            total, trainable = total + max(num, 0), trainable + max(tr, 0)
+    return TorchinfoSummary(
+        rows=tuple(TorchinfoRow(type(r.module).__name__, r.depth, r.index, r.shape, *count(r.module)[:2],
+                                leftover(r)[0], _is_leaf(r.module), r.recursive) for r in rows),
+        total_params=total, trainable_params=trainable, mult_adds=mult_adds,
+        input_bytes=sum(sys.getsizeof(t.untyped_storage()) for t in inputs),
+        forward_backward_bytes=fwd_bwd, param_bytes=param_bytes)

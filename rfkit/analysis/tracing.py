@@ -10,7 +10,9 @@ parameters never moved, cast or written, also when its forward raises.
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
+import inspect
 import itertools
 import math
 import re
@@ -102,7 +104,12 @@ class _Recorder(TorchFunctionMode):
         self.warnings: list[str] = []
         self.failed_at: str | None = None
 
-    def seed(self, x: torch.Tensor, spatial: int):
+    def seed(self, x: torch.Tensor, spatial: int | None):
+        """Track `x`: with RF state over its last `spatial` dims, or (None) as an input whose ops count
+        (shapes, MACs) but whose positions the RF is not measured in."""
+        if spatial is None:
+            self.states[id(x)] = (x, None)
+            return
         axes = tuple(AxisRF.input(n) for n in x.shape[x.dim() - spatial:])
         dims = tuple(range(x.dim() - spatial, x.dim()))
         self.states[id(x)] = (x, TensorRF(axes, dims, (False,) * spatial))
@@ -119,6 +126,10 @@ class _Recorder(TorchFunctionMode):
                     return True
         return False
 
+    def tracks(self, t: torch.Tensor) -> bool:
+        entry = self.states.get(id(t))
+        return entry is not None and entry[0] is t
+
     def state_of(self, t: torch.Tensor) -> TensorRF | None:
         entry = self.states.get(id(t))
         return entry[1] if entry is not None and entry[0] is t else None
@@ -129,7 +140,7 @@ class _Recorder(TorchFunctionMode):
             return func(*args, **kwargs)
         arg_tensors = _tensors(args) + _tensors(kwargs) if kwargs else _tensors(args)
         stateful = [(t, s, pos) for pos, t in enumerate(arg_tensors) if (s := self.state_of(t)) is not None]
-        if not stateful:
+        if not stateful and not any(self.tracks(t) for t in arg_tensors):
             return func(*args, **kwargs)
         rule_name, display = _op_names(func)
         try:
@@ -142,6 +153,12 @@ class _Recorder(TorchFunctionMode):
             self.failed_at = f"{owner + ': ' if owner else ''}{display} on input {shapes}"
             raise
         outputs = _tensors(result)
+        if not stateful:
+            for t in outputs:
+                self.states[id(t)] = (t, None)
+            if outputs:
+                self._record_untracked(rule_name, display, arg_tensors, outputs)
+            return result
         if not outputs or rule_name in rules.IDENTITY and len(outputs) == 1 and len(stateful) == 1:
             if outputs:
                 self.states[id(outputs[0])] = (outputs[0], stateful[0][1])
@@ -155,8 +172,7 @@ class _Recorder(TorchFunctionMode):
             outcome.note = f"RF rule for '{rule_name}' failed ({type(exc).__name__}: {exc})"
         states = list(outcome.states) + [outcome.states[0]] * (len(outputs) - len(outcome.states))
         for t, s in zip(outputs, states):
-            if s is not None:
-                self.states[id(t)] = (t, s)
+            self.states[id(t)] = (t, s)
         self._record(display, call, outcome, states[0], _nbytes([t for t, _, _ in stateful]), _nbytes(outputs))
         self.on_layer(self.layers[-1], [t for t, _, _ in stateful], outputs)
         return result
@@ -214,6 +230,22 @@ class _Recorder(TorchFunctionMode):
             rule=Category(outcome.rule), axes=tuple(rows), note=outcome.note, in_bytes=in_bytes,
             out_bytes=out_bytes, macs=macs.count(call.name, in_shapes, call.out_shape)))
 
+    def _record_untracked(self, rule_name: str, display: str, arg_tensors: list, outputs: list):
+        """An op on inputs the RF is not measured in: a layer with shapes and MACs but no RF columns."""
+        owner = self.stack[-1][0] if self.stack else ""
+        key = (owner, display)
+        self.counters[key] = self.counters.get(key, 0) + 1
+        tracked = [t for t in arg_tensors if self.tracks(t)]
+        in_shapes = tuple(tuple(t.shape) for t in arg_tensors)
+        if self.stack:
+            self.stack[-1][5].append(len(self.layers))
+        self.layers.append(Layer(
+            index=len(self.layers), name=f"{owner + '.' if owner else ''}{display}#{self.counters[key]}",
+            kind=display, op=display, module=owner, in_shape=tuple(tracked[0].shape),
+            out_shape=tuple(outputs[0].shape), in_shapes=in_shapes, rule=Category.NO_RF, axes=(),
+            in_bytes=_nbytes(tracked), out_bytes=_nbytes(outputs),
+            macs=macs.count(rule_name, in_shapes, tuple(outputs[0].shape))))
+
     def watch(self, model: nn.Module):
         """Name every module of `model`; the global hooks ignore modules outside it."""
         self.paths = {id(m): (path, next(m.children(), None) is None) for path, m in model.named_modules()}
@@ -237,7 +269,7 @@ class _Recorder(TorchFunctionMode):
         name, _, first, in_shapes, started, own = self.stack.pop()
         if is_leaf and len(own) == 1:
             layer = self.layers[own[0]]
-            layer.name, layer.kind = name, type(module).__name__
+            layer.name, layer.kind = name or type(module).__name__, type(module).__name__
             layer.params = sum(p.numel() for p in module.parameters(recurse=False))
         outs = _tensors(output)
         state = self.state_of(outs[0]) if outs else None
@@ -245,14 +277,16 @@ class _Recorder(TorchFunctionMode):
             name=name, kind=type(module).__name__, depth=name.count(".") + 1 if name else 0,
             order=len(self.modules) + 1, start=started, is_leaf=is_leaf, in_shapes=in_shapes,
             out_shapes=tuple(tuple(t.shape) for t in outs),
-            layers=tuple(range(first, len(self.layers))), out_rf=state.axes if state else None))
+            layers=tuple(range(first, len(self.layers))), out_rf=state.axes if state else None,
+            shown_out=stats.shown_output(output)))
 
 
 @contextlib.contextmanager
 def _preserved(model: nn.Module):
-    """Eval mode and (global, temporary) hooks for the trace; every module's flag restored and
-    the hooks removed after, also when the forward raises."""
-    modes = [(m, m.training) for m in model.modules()]
+    """Eval mode and (global, temporary) hooks for the trace. After it, also when the forward raises:
+    hooks removed, and every module's attributes rebound as they were (the train/eval flag, and any
+    plain attribute the forward rebinds, such as a call counter)."""
+    saved = [(m, dict(m.__dict__)) for m in model.modules()]
     handles = []
     try:
         model.eval()
@@ -260,8 +294,10 @@ def _preserved(model: nn.Module):
     finally:
         for h in handles:
             h.remove()
-        for m, mode in modes:
-            m.training = mode
+        for m, attributes in saved:
+            for key in [k for k in m.__dict__ if k not in attributes]:
+                del m.__dict__[key]
+            m.__dict__.update(attributes)
 
 
 def _model_dtype(model: nn.Module) -> torch.dtype:
@@ -275,35 +311,61 @@ def _model_device(model: nn.Module) -> torch.device:
 
 
 def _stand_ins(model: nn.Module, device: torch.device) -> dict[str, torch.Tensor]:
-    """Parameters and buffers on `device`: free on meta, copies elsewhere."""
-    tensors = {**dict(model.named_parameters(remove_duplicate=False)), **dict(model.named_buffers(remove_duplicate=False))}
-    if device.type == "meta":
-        return {k: torch.empty_like(v, device="meta") for k, v in tensors.items()}
-    return {k: v.detach().to(device) for k, v in tensors.items()}
+    """Parameters and buffers for the pass: free on meta, copies on a real device, so that the
+    forward never writes the user's tensors (a buffer it increments, a cache it fills)."""
+    tensors = {**dict(model.named_parameters(remove_duplicate=False)),
+               **dict(model.named_buffers(remove_duplicate=False))}
+    copies: dict[int, torch.Tensor] = {}  # one copy per tensor: tied weights stay tied
+    for v in tensors.values():
+        if id(v) not in copies:
+            copies[id(v)] = (torch.empty_like(v, device="meta") if device.type == "meta"
+                             else v.detach().to(device, copy=True))
+    return {k: copies[id(v)] for k, v in tensors.items()}
 
 
-def _run(model: nn.Module, x: torch.Tensor, device: torch.device, spatial: int, name: str) -> Report:
+@dataclass
+class Inputs:
+    """The model's inputs for one pass: positional and keyword tensors, their names, and which one the
+    RF is measured in (None when no input has spatial dims)."""
+
+    args: tuple
+    kwargs: dict
+    names: list[str]
+    rf_index: int | None
+
+    @property
+    def tensors(self) -> list[torch.Tensor]:
+        return list(self.args) + list(self.kwargs.values())
+
+    @property
+    def rf_tensor(self) -> torch.Tensor | None:
+        return self.tensors[self.rf_index] if self.rf_index is not None else None
+
+    def map(self, fn) -> "Inputs":
+        return Inputs(tuple(fn(t) for t in self.args), {k: fn(t) for k, t in self.kwargs.items()}, self.names,
+                      self.rf_index)
+
+
+def _run(model: nn.Module, inputs: Inputs, device: torch.device, spatial: int, name: str) -> Report:
     recorder = _Recorder()
     recorder.watch(model)
-    direct = _model_device(model) == device
-    stand_ins = None if direct else _stand_ins(model, device)
-    x = x.to(device) if x.device != device else x
+    stand_ins = _stand_ins(model, device)
+    inputs = inputs.map(lambda t: t.to(device) if t.device != device else t)
     with _preserved(model) as handles:
         handles.append(nn.modules.module.register_module_forward_pre_hook(recorder.on_pre))
         handles.append(nn.modules.module.register_module_forward_hook(recorder.on_post))
-        recorder.seed(x, spatial)
+        for i, t in enumerate(inputs.tensors):
+            recorder.seed(t, spatial if i == inputs.rf_index else None)
         try:
             with torch.no_grad(), recorder:
-                if direct:
-                    output = model(x)
-                else:
-                    output = torch.func.functional_call(model, stand_ins, (x,), strict=False)
+                output = torch.func.functional_call(model, stand_ins, inputs.args, inputs.kwargs, strict=False)
         except Exception as exc:
-            partial = _report(recorder, model, x, device, name, output=None)
-            where = recorder.failed_at or (recorder.stack[-1][0] if recorder.stack else name)
+            partial = _report(recorder, model, inputs, device, name, output=None)
+            where = recorder.failed_at or (recorder.stack[-1][0] if recorder.stack else "")
+            where = f"{name}.{where}" if where and not where.startswith(name) else where or f"{name}.forward"
             raise TraceError(f"forward failed at {where}: {type(exc).__name__}: {_first_line(exc)}",
                              partial=partial, cause=exc) from exc
-    return _report(recorder, model, x, device, name, output)
+    return _report(recorder, model, inputs, device, name, output)
 
 
 def _first_line(exc: Exception) -> str:
@@ -311,10 +373,10 @@ def _first_line(exc: Exception) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _report(recorder: _Recorder, model, x, device, name, output) -> Report:
+def _report(recorder: _Recorder, model, inputs: Inputs, device, name, output) -> Report:
     states = [s for t in _tensors(output) if (s := recorder.state_of(t)) is not None]
-    if not states:
-        states = [next(reversed(recorder.states.values()))[1]] if recorder.states else []
+    if not states and inputs.rf_index is not None:
+        states = [s for _, s in reversed(recorder.states.values()) if s is not None][:1]
     if states:
         n_axes = len(states[0].axes)
         merged = tuple(rf.union([s.axes[i] for s in states], states[0].axes[i].n).rf for i in range(n_axes))
@@ -322,69 +384,198 @@ def _report(recorder: _Recorder, model, x, device, name, output) -> Report:
     else:
         merged, dims = (), ()
     unique = stats.unique_params(model)
-    return Report(model_name=name, input_shape=tuple(x.shape), layers=recorder.layers, modules=recorder.modules,
+    tensors = inputs.tensors
+    shown = inputs.rf_tensor if inputs.rf_index is not None else tensors[0] if tensors else None
+    return Report(model_name=name, input_shape=tuple(shown.shape) if shown is not None else (),
+                  layers=recorder.layers, modules=recorder.modules,
                   module_stats=stats.module_rows(model, recorder.modules, recorder.layers), output=merged,
                   output_dims=dims, output_shape=tuple(outs[0].shape) if (outs := _tensors(output)) else (),
                   device=device.type, total_params=sum(p.numel() for p in unique),
                   total_trainable_params=sum(p.numel() for p in unique if p.requires_grad),
                   param_bytes=sum(p.numel() * p.element_size() for p in unique),
-                  input_bytes=x.numel() * x.element_size(), warnings=list(dict.fromkeys(recorder.warnings)))
+                  input_bytes=sum(t.numel() * t.element_size() for t in tensors),
+                  input_shapes=tuple(tuple(t.shape) for t in tensors), input_names=tuple(inputs.names),
+                  rf_input=inputs.names[inputs.rf_index] if inputs.rf_index is not None else None,
+                  torchinfo=stats.torchinfo_summary(model, recorder.modules, tensors),
+                  warnings=list(dict.fromkeys(recorder.warnings)))
 
 
-def _input(model: nn.Module, input_size, input, batch_size: int) -> torch.Tensor:
+def _sizes(input_size) -> list[tuple[int, ...]]:
+    """input_size as a list of sizes: (C, H, W) is one input, [(C, H, W), (D,)] several."""
+    if isinstance(input_size, (list, tuple)) and input_size and all(isinstance(v, (list, tuple, torch.Size))
+                                                                     for v in input_size):
+        sizes = [tuple(v) for v in input_size]
+    elif isinstance(input_size, (list, tuple, torch.Size)):
+        sizes = [tuple(input_size)]
+    else:
+        raise TraceError(f"input_size {input_size!r}: pass (C, H, W) or a list of sizes, one per input")
+    for size in sizes:
+        if not all(isinstance(v, int) and not isinstance(v, bool) or isinstance(v, torch.SymInt) for v in size):
+            raise TraceError(f"input size {size}: sizes must be whole numbers, e.g. (1, 28, 28)")
+        if any(v <= 0 for v in size):
+            raise TraceError(f"input size {size} has a non-positive entry; sizes must be positive")
+    return sizes
+
+
+def _dtypes(dtypes, n: int, default: torch.dtype) -> list[torch.dtype]:
+    if dtypes is None:
+        return [default] * n
+    listed = list(dtypes) if isinstance(dtypes, (list, tuple)) else [dtypes]
+    if not all(isinstance(d, torch.dtype) for d in listed):
+        raise TraceError(f"dtypes {dtypes!r}: pass torch dtypes, e.g. [torch.float32, torch.long]")
+    if len(listed) == 1:
+        listed *= n
+    if len(listed) != n:
+        raise TraceError(f"{len(listed)} dtypes for {n} inputs: give one dtype per input")
+    return listed
+
+
+def _forward_names(model: nn.Module, n: int) -> list[str]:
+    try:
+        params = [p.name for p in inspect.signature(model.forward).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    return [params[i] if i < len(params) else f"input{i}" for i in range(n)]
+
+
+def _inputs(model: nn.Module, input_size, input, dtypes, batch_size: int, rf_input) -> Inputs:
     if input is not None:
-        return input
-    if input_size is None:
-        raise TraceError("no input size: pass input_size=(C, H, W) or input=tensor")
-    size = tuple(int(v) for v in input_size)
-    if any(v <= 0 for v in size):
-        raise TraceError(f"input size {size} has a non-positive entry")
-    return torch.zeros((batch_size, *size), dtype=_model_dtype(model), device="meta")
+        if isinstance(input, torch.Tensor):
+            args, kwargs = (input,), {}
+        elif isinstance(input, dict):
+            args, kwargs = (), dict(input)
+        elif isinstance(input, (list, tuple)):
+            args, kwargs = tuple(input), {}
+        else:
+            raise TraceError(f"input of type {type(input).__name__}: pass a tensor, a tuple of tensors or a dict "
+                             f"of tensors (keyword arguments)")
+        if not all(isinstance(t, torch.Tensor) for t in list(args) + list(kwargs.values())):
+            raise TraceError("every input must be a tensor (pass other arguments through a wrapper module)")
+        names = _forward_names(model, len(args)) + list(kwargs)
+    else:
+        if input_size is None:
+            raise TraceError("no input size: pass input_size=(C, H, W) or input=tensor")
+        sizes = _sizes(input_size)
+        kinds = _dtypes(dtypes, len(sizes), _model_dtype(model))
+        args = tuple(torch.zeros((batch_size, *size), dtype=d, device="meta") for size, d in zip(sizes, kinds))
+        kwargs, names = {}, _forward_names(model, len(args))
+    tensors = list(args) + list(kwargs.values())
+    if isinstance(rf_input, str):
+        if rf_input not in names:
+            raise TraceError(f"rf_input={rf_input!r} names no input; inputs: {', '.join(names)}")
+        rf_index = names.index(rf_input)
+    elif rf_input is not None:
+        if not isinstance(rf_input, int) or not -len(tensors) <= rf_input < len(tensors):
+            raise TraceError(f"rf_input={rf_input!r}: pass an input index below {len(tensors)} or one of "
+                             f"{', '.join(names)}")
+        rf_index = rf_input % len(tensors)
+    else:
+        rf_index = next((i for i, t in enumerate(tensors) if t.dim() >= 3 and t.is_floating_point()), None)
+    return Inputs(args, kwargs, names, rf_index)
+
+
+def _unwrapped(model: nn.Module) -> tuple[nn.Module, str | None]:
+    """The module inside torch.compile's, DataParallel's and DistributedDataParallel's wrappers."""
+    notes = []
+    while True:
+        inner = getattr(model, "_orig_mod", None)
+        if isinstance(inner, nn.Module) and type(model).__name__ == "OptimizedModule":
+            notes.append("torch.compile wrapper")
+        elif isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+            inner = model.module
+            notes.append(f"{type(model).__name__} wrapper")
+        else:
+            break
+        model = inner
+    return model, f"traced the module inside its {' and '.join(notes)}" if notes else None
+
+
+def _has_lazy(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.lazy.LazyModuleMixin) and m.has_uninitialized_params()
+               for m in model.modules())
 
 
 # device="auto" runs a real CPU pass below this many (input elements x parameters): there the
 # CPU kernels beat meta's per-op Python (benchmarks/analysis.py measures both sides).
 AUTO_CPU_LIMIT = 10**9
+# A meta pass that fails falls back to a real CPU pass only for inputs up to this size: a huge
+# input with a genuine error (wrong channels) must not try to allocate gigabytes.
+FALLBACK_INPUT_LIMIT = 64 * 2**20
 
 
-def _auto_device(model: nn.Module, x: torch.Tensor) -> str:
-    """CPU for small passes whose weights already live on the CPU (no copy), else meta."""
-    if _model_device(model).type != "cpu" or x.device.type not in ("cpu", "meta"):
+def _auto_device(model: nn.Module, inputs: Inputs) -> str:
+    """CPU for small passes whose weights live on the CPU, else meta."""
+    if _model_device(model).type != "cpu" or any(t.device.type not in ("cpu", "meta") for t in inputs.tensors):
         return "meta"
-    cost = x.numel() * sum(p.numel() for p in model.parameters())
+    cost = sum(t.numel() for t in inputs.tensors) * sum(p.numel() for p in model.parameters())
     return "cpu" if cost <= AUTO_CPU_LIMIT else "meta"
 
 
-def trace(model: nn.Module, input_size=None, *, input: torch.Tensor | None = None, device: str = "auto",
-          batch_size: int = 1, spatial: int | None = None) -> Report:
-    """Trace `model` on an input of `input_size` (C, H, W) (or the tensor `input`).
+def _real(inputs: Inputs, device: torch.device) -> Inputs:
+    return inputs.map(lambda t: torch.zeros(t.shape, dtype=t.dtype, device=device) if t.device.type == "meta" else t)
 
-    `device`: "meta" (no arithmetic, no weight copies), a real device, or
-    "auto": meta, except a real CPU pass where that is faster (tiny tensors,
-    weights already on the CPU). `spatial` is the number of trailing spatial
-    dims (default: all dims after batch and channel). On meta, an op with no
-    meta kernel makes the trace fall back to a real CPU pass, said in
-    `Report.fallback`. Every path gives the same report.
+
+def trace(model: nn.Module, input_size=None, *, input=None, dtypes=None, device: str = "auto",
+          batch_size: int = 1, spatial: int | None = None, rf_input: int | str | None = None) -> Report:
+    """Trace `model` on inputs of `input_size` ((C, H, W), or a list of sizes for several inputs; `dtypes`
+    one per input, e.g. torch.long for token ids) or on the tensors `input` (a tensor, a tuple of
+    tensors, or a dict of tensors passed as keyword arguments).
+
+    The RF is measured in one input: `rf_input` (index or name; default the first floating input with
+    spatial dims); shapes, params and MACs cover the whole model. `spatial` is the number of trailing
+    spatial dims of that input (default: all dims after batch and channel).
+    `device`: "meta" (no arithmetic, no weight copies), a real device, or "auto": meta, except a real
+    CPU pass where that is faster (small models whose weights are on the CPU). On meta, an op with no
+    meta kernel makes the trace fall back to a real CPU pass, said in `Report.fallback`. Every path
+    gives the same report, and none writes the model's tensors: real passes run on copies.
     """
+    if isinstance(model, torch.jit.ScriptModule):
+        raise TraceError(f"{type(model).__name__} is a TorchScript module, whose compiled code rfkit cannot "
+                         f"see op by op; trace the nn.Module it was scripted from")
     if not isinstance(model, nn.Module):
         raise TraceError(f"expected an nn.Module, got {type(model).__name__}")
-    x = _input(model, input_size, input, batch_size)
-    spatial = max(x.dim() - 2, 0) if spatial is None else spatial
+    model, wrapper_note = _unwrapped(model)
     name = type(model).__name__
-    target = torch.device(_auto_device(model, x) if device == "auto" else device)
+    inputs = _inputs(model, input_size, input, dtypes, batch_size, rf_input)
+    rf_tensor = inputs.rf_tensor
+    spatial = max(rf_tensor.dim() - 2, 0) if spatial is None and rf_tensor is not None else spatial or 0
+    notes = [wrapper_note] if wrapper_note else []
+    if _has_lazy(model):
+        model = _initialised_copy(model, inputs)
+        notes.append("lazy modules initialised on a private copy (your model is left uninitialised)")
+    target = torch.device(_auto_device(model, inputs) if device == "auto" else device)
     if target.type != "meta":
-        real = torch.zeros(x.shape, dtype=x.dtype, device=target) if x.device.type == "meta" else x
-        report = _run(model, real, target, spatial, name)
+        report = _run(model, _real(inputs, target), target, spatial, name)
         if device == "auto":
-            report.device_note = "a real CPU pass: faster than meta at this size (weights already on the CPU)"
+            notes.append("a real CPU pass: faster than meta at this size")
+        report.device_note = "; ".join(notes) or None
         return report
     try:
-        return _run(model, x.to("meta") if x.device.type != "meta" else x, target, spatial, name)
+        report = _run(model, inputs.map(lambda t: t.to("meta")), target, spatial, name)
+        report.device_note = "; ".join(notes) or None
+        return report
     except TraceError as err:
-        if err.cause is None or _SHAPE_ERROR.search(str(err.cause)) or _model_device(model).type == "meta":
-            raise  # a genuine error, or a model on meta that has no weights for a real pass
+        too_big = sum(t.numel() * t.element_size() for t in inputs.tensors) > FALLBACK_INPUT_LIMIT
+        if err.cause is None or _SHAPE_ERROR.search(str(err.cause)) or _model_device(model).type == "meta" \
+                or too_big:
+            raise  # a genuine error, or no weights for a real pass, or an input too big to try one
         reason = str(err)
-    real = x if x.device.type != "meta" else torch.zeros(x.shape, dtype=x.dtype)
-    report = _run(model, real, torch.device("cpu"), spatial, name)
+    report = _run(model, _real(inputs, torch.device("cpu")), torch.device("cpu"), spatial, name)
     report.fallback = f"meta pass failed ({reason}); traced with a real CPU pass"
+    report.device_note = "; ".join(notes) or None
     return report
+
+
+def _initialised_copy(model: nn.Module, inputs: Inputs) -> nn.Module:
+    """A deep copy whose lazy modules one real CPU pass has initialised (the user's stays as it was)."""
+    fresh = {id(b): type(b)(b.requires_grad, b.device, b.dtype) for b in model.buffers() if nn.parameter.is_lazy(b)}
+    twin = copy.deepcopy(model, fresh).cpu()  # torch's UninitializedBuffer (LazyBatchNorm) cannot deep-copy itself
+    real = _real(inputs, torch.device("cpu")).map(lambda t: t.cpu())
+    try:
+        with torch.no_grad():
+            twin.eval()(*real.args, **real.kwargs)
+    except Exception as exc:
+        raise TraceError(f"initialising the lazy modules of {type(model).__name__} failed: "
+                         f"{type(exc).__name__}: {_first_line(exc)}", cause=exc) from exc
+    return twin

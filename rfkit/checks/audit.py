@@ -74,7 +74,7 @@ def _summary(doc: Documented, report: Report) -> list[Discrepancy]:
         if doc.summary_title is not None and doc.summary_title != report.model_name:
             found.append(Discrepancy("summary", 0, doc.summary_title, report.model_name,
                                      f"summary table titled {doc.summary_title} documents {report.model_name}"))
-        traced = [SummaryRow(r.title, r.shape, r.params) for r in summaries.torchinfo_rows(report)]
+        traced = [SummaryRow(r.title, r.shape, r.params) for r in summaries.torchinfo_rows(report, None) if r.depth]
     elif doc.summary_style == "torchsummary":
         traced = [SummaryRow(r.key, tuple(r.shape), r.params) for r in summaries.torchsummary_rows(report)]
     else:

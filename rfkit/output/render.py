@@ -90,10 +90,15 @@ def _shape(shape) -> str:
 def summary_panel(report: Report) -> Panel:
     lines = Text()
     cov = ", ".join("?" if c is None else f"{c:.0%}" for c in report.coverage)
-    lines.append("output RF ", style="bold")
-    lines.append(per_axis(report.rf), style="bold green")
-    lines.append(f"   jump {per_axis(report.jump)}   start {per_axis(report.start)}   "
-                 f"covers {cov} of the {_shape(report.spatial_size)} input\n")
+    if report.output:
+        lines.append("output RF ", style="bold")
+        lines.append(per_axis(report.rf), style="bold green")
+        lines.append(f"   jump {per_axis(report.jump)}   start {per_axis(report.start)}   "
+                     f"covers {cov} of the {_shape(report.spatial_size)} input\n")
+    if len(report.input_shapes) > 1 or report.rf_input is None:
+        inputs = ", ".join(f"{n} {_shape(sh)}" for n, sh in zip(report.input_names, report.input_shapes))
+        where = f"measured in input '{report.rf_input}'" if report.rf_input else "not measured: no input has spatial dims"
+        lines.append(f"RF {where}; inputs: {inputs}\n")
     if report.first_global is not None:
         lines.append("RF entering the first global op ", style="bold")
         lines.append(f"({report.first_global.name}): {per_axis(report.rf_before_global)}\n")
@@ -123,6 +128,8 @@ def report_dict(report: Report, all_rows: bool = True) -> dict:
         "schema": TABLE_SCHEMA,
         "model": report.model_name,
         "input_shape": list(report.input_shape),
+        "inputs": [{"name": n, "shape": list(sh)} for n, sh in zip(report.input_names, report.input_shapes)],
+        "rf_input": report.rf_input,
         "axes": list(report.axis_names),
         "device": report.device,
         "fallback": report.fallback,

@@ -4,8 +4,9 @@
 - `torchsummary`: byte-identical to torchsummary 1.5.1, quirks included (its
   -1 batch, numbering in forward-completion order, weight+bias-only params,
   sizes in MiB from 4-byte floats);
-- `torchinfo`: torchinfo 1.8's layout and numbers (depth-idx tree, its
-  mult-adds convention, sizes in MB of 1e6 bytes), with units printed "(M)".
+- `torchinfo`: what torchinfo 1.8 prints, byte for byte, its counting
+  conventions included (rows per call, never-called containers inserted,
+  shared weights once per module, its mult-adds; docs/summaries.md).
 
 Only formatting lives here: the numbers, each convention's included, come from
 the report (rfkit.analysis.stats collects them during the trace).
@@ -15,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-
+from enum import Enum
 from typing import TYPE_CHECKING
 
 from rich import box
@@ -26,7 +27,7 @@ from rich.text import Text
 from rfkit.output.render import per_axis
 
 if TYPE_CHECKING:
-    from rfkit.analysis.report import ModuleStats, Report
+    from rfkit.analysis.report import ModuleStats, Report, TorchinfoRow
 
 SUMMARY_SCHEMA = "rfkit.summary/1"
 _DASHES, _EQUALS = "-" * 64, "=" * 64
@@ -83,46 +84,67 @@ def torchsummary_text(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _units(num: float) -> str:
-    unit, value = ("T", num / 1e12) if num >= 1e12 else ("G", num / 1e9) if num >= 1e9 else ("M", num / 1e6)
-    shown = f"{int(value):,d}" if float(value).is_integer() else f"{value:,.2f}"
+class Units(str, Enum):
+    """torchinfo's unit enum. torchinfo 1.8 prints its mult-adds label as f" ({units})", which
+    reads "(Units.MEGABYTES)" on Python >= 3.11 (where Enum.__format__ of a str mixin became
+    its str()) and "(M)" before; an enum of the same kind prints the same on every Python."""
+
+    MEGABYTES = "M"
+    GIGABYTES = "G"
+    TERABYTES = "T"
+
+
+def _mult_adds(num: int) -> str:
+    unit, value = ((Units.TERABYTES, num / 1e12) if num >= 1e12 else (Units.GIGABYTES, num / 1e9) if num >= 1e9
+                   else (Units.MEGABYTES, num / 1e6))
+    shown = f"{int(value):,d}" if value.is_integer() else f"{value:,.2f}"
     return f"({unit}): {shown}"
 
 
 @dataclass(frozen=True)
-class TorchinfoRow:
-    title: str  # "Conv2d: 2-1"
+class TorchinfoLine:
+    """One printed row of the torchinfo table."""
+
+    title: str  # "Conv2d: 2-1"; the model's name for the root
     depth: int
-    shape: tuple[int, ...]
-    params: int | None  # None where torchinfo prints "--"
-    subtree_params: int  # shown instead for a container at the depth limit
-    trainable: bool
-    macs: int  # torchinfo's mult-adds convention (leaves only)
-    output_bytes: int  # torchinfo's forward/backward share: 2 x output bytes of leaves with params
+    shape: tuple[int, ...]  # () prints "--"
+    cell: str  # Param #: "1,234", "(1,234)" when nothing in it trains, "--", "(recursive)"
+
+    @property
+    def params(self) -> int | None:
+        """The number in the Param # cell; None for "--" and "(recursive)"."""
+        digits = self.cell.strip("()").replace(",", "")
+        return int(digits) if digits.isdigit() else None
 
 
-def torchinfo_rows(report: Report) -> list[TorchinfoRow]:
-    """torchinfo's rows (below the root), in call order, depth-idx counted per depth."""
-    counters: dict[int, int] = {}
-    rows = []
-    for row in _rows(report):
-        d = row.call.depth
-        counters[d] = counters.get(d, 0) + 1
-        shape = row.call.out_shapes[0] if row.call.out_shapes else ()
-        count = row.params + row.shared
-        leaf = row.call.is_leaf
-        rows.append(TorchinfoRow(
-            f"{row.call.kind}: {d}-{counters[d]}", d, tuple(shape), count if leaf and count else None,
-            row.total_params, bool(row.trainable), row.torchinfo_macs,
-            2 * math.prod(shape) * row.param_element_size if leaf and row.has_params else 0))
-    return rows
+def _title(report: Report, row: TorchinfoRow) -> str:
+    return f"{row.kind}: {row.depth}-{row.index}" if row.depth else report.model_name
+
+
+def _param_cell(row: TorchinfoRow, depth: int | None) -> str:
+    """torchinfo's Param # cell: the subtree's count for a leaf or a row at the depth limit,
+    bracketed when nothing trains; above the limit a container's leftover, never bracketed."""
+    if row.params == 0:
+        return "--"
+    if row.recursive:
+        return "(recursive)"
+    if row.is_leaf or row.depth == depth:
+        return f"{row.params:,}" if row.trainable else f"({row.params:,})"
+    return f"{row.leftover:,}" if row.leftover > 0 else "--"
+
+
+def torchinfo_rows(report: Report, depth: int | None = 3) -> list[TorchinfoLine]:
+    """The rows torchinfo prints at `depth` (None: every row, nothing collapsed), root first."""
+    return [TorchinfoLine(_title(report, r), r.depth, r.shape, _param_cell(r, depth))
+            for r in report.torchinfo.rows if depth is None or r.depth <= depth]
 
 
 def torchinfo_text(report: Report, depth: int = 3) -> str:
-    """torchinfo.summary's default table: Layer (type:depth-idx), Output Shape, Param #."""
-    rows = torchinfo_rows(report)
+    """What `str(torchinfo.summary(model, input_size, depth=depth))` gives (plus a final
+    newline): the default columns Layer (type:depth-idx), Output Shape, Param #."""
+    info = report.torchinfo
     width = 40
-    longest = max((len(r.title) + r.depth * 5 + 1 for r in rows), default=0)
+    longest = max((len(_title(report, r)) + r.depth * 5 + 1 for r in info.rows), default=0)  # hidden rows too
     if longest >= width:
         width = math.ceil(longest / 5) * 5
     divider = "=" * (width + 2 * 25)
@@ -130,29 +152,23 @@ def torchinfo_text(report: Report, depth: int = 3) -> str:
     def fmt(name: str, shape: str, params: str) -> str:
         return f"{name:<{width}} {shape:<25} {params:<25} ".rstrip()
 
-    lines = [divider, fmt("Layer (type:depth-idx)", "Output Shape", "Param #"), divider,
-             fmt(report.model_name, str(list(report.output_shape)), "--")]
-    for r in rows:
-        if r.depth > depth:
-            continue
-        prefix = "├─" if r.depth == 1 else "│    " * (r.depth - 1) + "└─"
-        shown = r.params if r.params is not None else r.subtree_params if r.depth == depth else 0
-        cell = f"{shown:,}" if shown and (r.trainable or r.params is None) else f"({shown:,})" if shown else "--"
-        lines.append(fmt(prefix + r.title, str(list(r.shape)), cell))
-    total, trainable = report.total_params, report.total_trainable_params
-    input_bytes, param_bytes = report.input_bytes, report.param_bytes
-    output_bytes = sum(r.output_bytes for r in rows)
+    lines = [divider, fmt("Layer (type:depth-idx)", "Output Shape", "Param #"), divider]
+    for r in torchinfo_rows(report, depth):
+        prefix = "" if r.depth == 0 else "├─" if r.depth == 1 else "│    " * (r.depth - 1) + "└─"
+        lines.append(fmt(prefix + r.title, str(list(r.shape)) if r.shape else "--", r.cell))
+    total, trainable = info.total_params, info.trainable_params
+    sizes = (info.input_bytes, info.forward_backward_bytes, info.param_bytes)
     lines += [
         divider,
         f"Total params: {total:,}",
         f"Trainable params: {trainable:,}",
         f"Non-trainable params: {total - trainable:,}",
-        f"Total mult-adds {_units(sum(r.macs for r in rows))}",
+        f"Total mult-adds {_mult_adds(info.mult_adds)}",
         divider,
-        f"Input size (MB): {input_bytes / 1e6:0.2f}",
-        f"Forward/backward pass size (MB): {output_bytes / 1e6:0.2f}",
-        f"Params size (MB): {param_bytes / 1e6:0.2f}",
-        f"Estimated Total Size (MB): {(input_bytes + output_bytes + param_bytes) / 1e6:0.2f}",
+        f"Input size (MB): {sizes[0] / 1e6:0.2f}",
+        f"Forward/backward pass size (MB): {sizes[1] / 1e6:0.2f}",
+        f"Params size (MB): {sizes[2] / 1e6:0.2f}",
+        f"Estimated Total Size (MB): {sum(sizes) / 1e6:0.2f}",
         divider,
     ]
     return "\n".join(lines) + "\n"

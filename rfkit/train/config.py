@@ -56,7 +56,7 @@ def resolve_device(device: str) -> str:
 
 def make_config(model_spec: str, name: str, card, *, dataset=None, data_dir=None, run_dir=None, device="auto",
                 epochs=None, batch_size=None, lr=None, seed=1, loader="fast", compile=False, amp=None,
-                workers=None) -> TrainConfig:
+                workers=None, channels_last=None) -> TrainConfig:
     """The card's recipe, with any flag given taking its place."""
     recipe = card.recipe if card is not None else None
     dataset = dataset or (card.dataset if card else None)
@@ -87,7 +87,7 @@ def make_config(model_spec: str, name: str, card, *, dataset=None, data_dir=None
         epochs=epochs, batch_size=batch_size, seed=seed, loader=loader, optimizer=opt,
         optimizer_kwargs=opt_kwargs, schedule=schedule, train_transforms=train_t, test_transforms=test_t,
         compile=compile, amp=amp, workers=workers if workers is not None else min(4, (os.cpu_count() or 2) - 1),
-        inferred=dict(recipe.inferred) if recipe else {},
+        inferred=dict(recipe.inferred) if recipe else {}, channels_last=channels_last,
     )
 
 
