@@ -15,6 +15,7 @@ def runs(paths=None, root="runs"):
     """One row per run directory (rfkit.train.runs.RunRow): params, MACs and RF traced from the run's
     model, accuracy from metrics.json, ERF area ratios from erf.json. `paths`: run directories or folders
     of them (default: all under `root`). Imported on call: training pulls in torchvision."""
+    from rfkit.loading import load
     from rfkit.train.runs import collect
 
-    return collect(paths, root)
+    return collect(paths, root, lambda spec: load(spec, need_size=False))

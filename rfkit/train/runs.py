@@ -1,7 +1,8 @@
 """One row per run directory, for comparing runs: what the network is (params, MACs,
 theoretical RF, traced from the run's own model spec), what it learned (accuracy from
 metrics.json, ERF area ratios from erf.json) and what it cost (seconds per epoch).
-Read-only: nothing in a run directory is written."""
+Read-only: nothing in a run directory is written. Turning a model spec into a module
+is the caller's (`rfkit.runs` passes rfkit.loading's `load`): training sits below it."""
 from __future__ import annotations
 
 import json
@@ -10,7 +11,6 @@ from pathlib import Path
 
 from rfkit.analysis.tracing import trace
 from rfkit.errors import RfkitError, TraceError
-from rfkit.loading import load
 from rfkit.train.data import IMAGE_SIZE
 
 SCHEMA = "rfkit.runs/1"
@@ -79,13 +79,14 @@ def run_dirs(paths=None, root: str | Path = "runs") -> list[Path]:
 class _Static:
     """Params, MACs and RFs per (model spec, input size), traced once however many seeds share them."""
 
-    def __init__(self):
+    def __init__(self, load):
+        self.load = load
         self.cache: dict = {}
 
     def __call__(self, spec: str, dataset: str, input_shape) -> tuple[str, object, object, str]:
         """(network name, report or None, card or None, note)."""
         try:
-            loaded = load(spec, need_size=False)
+            loaded = self.load(spec)
         except RfkitError as exc:
             return spec, None, None, f"model not loaded: {exc}"
         size = tuple(input_shape[1:]) if input_shape else loaded.input_size or IMAGE_SIZE.get(dataset)
@@ -128,7 +129,8 @@ def _row(run_dir: Path, static: _Static) -> RunRow:
         note=note)
 
 
-def collect(paths=None, root: str | Path = "runs") -> list[RunRow]:
-    """One RunRow per run directory (`paths`: run directories or folders of them; default all under `root`)."""
-    static = _Static()
+def collect(paths, root: str | Path, load) -> list[RunRow]:
+    """One RunRow per run directory (`paths`: run directories or folders of them; default all under `root`).
+    `load(spec)` builds the run's model: an object with `name`, `model`, `input_size` and `card`."""
+    static = _Static(load)
     return [_row(p, static) for p in run_dirs(paths, root)]
