@@ -1,9 +1,14 @@
 """The `rfkit` command: a thin layer over the Python API. Every command turns
-rfkit's own errors (and any other exception) into one line on stderr and a
-non-zero exit; RFKIT_DEBUG=1 shows the traceback instead."""
+rfkit's own errors (and any other exception), and click's usage errors, into
+one line on stderr and a non-zero exit (2: bad input; 1: the model's forward
+failed, a check failed, or training diverged); RFKIT_DEBUG=1 shows the
+traceback instead. Every string a user sees passes `say` or `render.plain`,
+so brackets in names, paths and messages print as written."""
 from __future__ import annotations
 
+import contextlib
 import functools
+import inspect
 import os
 import sys
 from enum import Enum
@@ -13,13 +18,49 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
+
+try:  # typer >= 0.2x runs on its own copy of click
+    from typer._click.exceptions import UsageError
+    from typer._click.globals import get_current_context
+except ImportError:  # older typer runs on click itself
+    from click import UsageError, get_current_context
 
 import rfkit
 from rfkit.output import render
-from rfkit.errors import RfkitError, TraceError
+from rfkit.output.render import plain
+from rfkit.analysis.devices import parse_device
+from rfkit.errors import RfkitError, TraceError, one_line
 from rfkit.loading import load, parse_dtypes, parse_ints
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+
+class _OneLineUsageErrors(TyperGroup):
+    """click's usage errors (a flag's value of the wrong type, a missing argument, an unknown command)
+    as one line naming the fix, exit 2, like rfkit's own."""
+
+    def parse_args(self, ctx, args):
+        with self._one_line(ctx):
+            return super().parse_args(ctx, args)
+
+    def invoke(self, ctx):
+        with self._one_line(ctx):
+            return super().invoke(ctx)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _one_line(ctx):
+        try:
+            yield
+        except UsageError as exc:
+            if os.environ.get("RFKIT_DEBUG") or type(exc).__name__ == "NoArgsIsHelpError":
+                raise
+            where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            message = " ".join(exc.format_message().split())
+            raise fail(f"{message} (see {where} --help)", 2) from None
+
+
+app = typer.Typer(cls=_OneLineUsageErrors, add_completion=False, no_args_is_help=True,
+                  pretty_exceptions_enable=False,
                   help="Exact receptive-field and architecture analysis for PyTorch models.")
 console = Console(width=None if sys.stdout.isatty() else 150)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
@@ -28,6 +69,7 @@ MODEL_HELP = ("zoo.MnistNet_2, pkg.module:Attr, torchvision.models.resnet18 or p
               "(a class, no-argument factory or instance)")
 SIZE_HELP = "input size C,H,W; repeat it for a model with several inputs (zoo networks know theirs)"
 DTYPE_HELP = "input dtype, e.g. long for token ids; one for all inputs or one per --input-size"
+TRACE_DEVICE_HELP = "Where to trace: meta (no compute, no weight copies), cpu, cuda[:N], or auto (the faster)."
 
 
 class SummaryStyle(str, Enum):
@@ -48,14 +90,34 @@ class TableFormat(str, Enum):
     csv = "csv"
 
 
+def say(text: str, *, err: bool = False, tag: str = ""):
+    """Print user-facing text exactly as written: `text` (names, paths, messages) is escaped, never read
+    as markup; `tag` is rfkit's own markup before it ("[bold red]error:[/]")."""
+    (err_console if err else console).print(f"{tag} {plain(text)}" if tag else plain(text), highlight=False,
+                                            soft_wrap=True)
+
+
 def fail(message: str, code: int) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    say(message, err=True, tag="[bold red]error:[/]")
     return typer.Exit(code)
 
 
-def guarded(command):
-    """One line and an exit code instead of a traceback."""
+def _plain_help(command):
+    """Help text shown as written: typer reads docstrings and option help as rich markup, which would
+    swallow '[tool.rfkit]'."""
+    if typer.core.HAS_RICH and app.rich_markup_mode == "rich":
+        command.__doc__ = plain(command.__doc__) if command.__doc__ else command.__doc__
+        for param in inspect.signature(command).parameters.values():
+            info = param.default
+            if isinstance(info, typer.models.ParameterInfo) and info.help:
+                info.help = plain(info.help)
+    return command
 
+
+def guarded(command):
+    """One line and an exit code instead of a traceback; help text as written."""
+
+    @_plain_help
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
@@ -69,15 +131,14 @@ def guarded(command):
         except Exception as exc:
             if os.environ.get("RFKIT_DEBUG"):
                 raise
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            raise fail(f"{type(exc).__name__}: {first} (RFKIT_DEBUG=1 shows the traceback)", 1) from None
+            raise fail(f"{one_line(exc)} (RFKIT_DEBUG=1 shows the traceback)", 1) from None
 
     return wrapper
 
 
 def version_callback(value: bool):
     if value:
-        console.print(f"rfkit {rfkit.__version__}")
+        say(f"rfkit {rfkit.__version__}")
         raise typer.Exit()
 
 
@@ -102,13 +163,13 @@ def table(
     dtype: Optional[list[str]] = typer.Option(None, "--dtype", help=DTYPE_HELP),
     all_rows: bool = typer.Option(False, "--all", help="Show every traced op, not only those that change RF."),
     fmt: TableFormat = typer.Option(TableFormat.rich, "--format", "-f", help="rich, markdown, json or csv."),
-    device: str = typer.Option("auto", "--device",
-                               help="meta (no compute, no weight copies), cpu, cuda, or auto (the faster)."),
+    device: str = typer.Option("auto", "--device", help=TRACE_DEVICE_HELP),
 ):
     """Print the RF/jump table (n_in, k, s, p, n_out, r_in, j_in, r_out, j_out) per spatial axis."""
+    device, dtypes = parse_device(device), parse_dtypes(dtype)
     loaded = load(model, input_size)
     try:
-        report = rfkit.trace(loaded.model, loaded.input_size, dtypes=parse_dtypes(dtype), device=device)
+        report = rfkit.trace(loaded.model, loaded.input_size, dtypes=dtypes, device=device)
     except TraceError as exc:
         if exc.partial is not None and exc.partial.layers and fmt == TableFormat.rich:
             exc.partial.model_name = loaded.name
@@ -132,12 +193,14 @@ def summary(
                                        help="rich, torchsummary (1.5.1, byte for byte) or torchinfo (1.8 layout)."),
     depth: int = typer.Option(3, "--depth", "-d", min=0, help="Deepest module level shown (rich, torchinfo)."),
     fmt: SummaryFormat = typer.Option(SummaryFormat.text, "--format", "-f", help="text (the style) or json."),
+    device: str = typer.Option("auto", "--device", help=TRACE_DEVICE_HELP),
 ):
     """Per-module shapes, parameters (each tensor once), MACs, memory and RF columns."""
     from rfkit.output import summaries
 
+    device, dtypes = parse_device(device), parse_dtypes(dtype)
     loaded = load(model, input_size)
-    report = rfkit.trace(loaded.model, loaded.input_size, dtypes=parse_dtypes(dtype))
+    report = rfkit.trace(loaded.model, loaded.input_size, dtypes=dtypes, device=device)
     report.model_name = loaded.name
     if fmt == SummaryFormat.json:
         emit(summaries.summary_json(report))
@@ -193,16 +256,17 @@ def check(
     max_depth: Optional[int] = typer.Option(None, help="Most conv/linear/attention layers."),
     budget_file: Optional[Path] = typer.Option(None, "--budget", help="TOML file of limits."),
     fmt: SummaryFormat = typer.Option(SummaryFormat.text, "--format", "-f", help="text or json."),
+    device: str = typer.Option("auto", "--device", help=TRACE_DEVICE_HELP),
 ):
     """Check a budget: card targets, then [tool.rfkit] in pyproject.toml, then --budget, then flags.
 
+    Parameter limits alone are counted from the model: no --input-size, no forward pass.
     Exit code 0 when every check passes, 1 when any fails.
     """
     from rfkit.checks import budget as budgets
 
-    loaded = load(model, input_size)
-    report = rfkit.trace(loaded.model, loaded.input_size, dtypes=parse_dtypes(dtype))
-    report.model_name = loaded.name
+    device, dtypes = parse_device(device), parse_dtypes(dtype)
+    loaded = load(model, input_size, need_size=False)
     names = [model, loaded.name, type(loaded.model).__name__, f"zoo.{loaded.name}"]
     limits = budgets.resolve(names, loaded.card, Path("pyproject.toml"), budget_file, max_params=max_params,
                              max_trainable_params=max_trainable_params, max_macs=max_macs,
@@ -211,7 +275,12 @@ def check(
     if not limits.active or set(limits.active) == {"rf_layer"}:
         raise RfkitError(f"no budget for {model}: give limits (--max-params 8000, --min-rf 28, ...), "
                          f"--budget FILE.toml or [tool.rfkit.budgets.\"{model}\"] in pyproject.toml")
-    checks = budgets.evaluate(report, limits)
+    if budgets.needs_trace(limits):
+        report = rfkit.trace(loaded.model, loaded.require_size(), dtypes=dtypes, device=device)
+        report.model_name = loaded.name
+        checks = budgets.evaluate(report, limits)
+    else:
+        checks = budgets.evaluate_params(loaded.model, limits)
     if fmt == SummaryFormat.json:
         emit(render.checks_json(loaded.name, checks))
     else:
@@ -239,9 +308,11 @@ def audit(
     report.model_name = loaded.name
     if doc is not None:
         try:
-            text = doc.read_text()
+            text = doc.read_text(encoding="utf-8")
         except OSError as exc:
             raise RfkitError(f"cannot read --doc {doc}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise RfkitError(f"--doc {doc} is not UTF-8 text; name a README or markdown file") from None
         name = section or loaded.name
         try:
             text = audits.section(text, name)
@@ -260,6 +331,13 @@ def audit(
         console.print(render.audit_table(loaded.name, found))
     if found:
         raise typer.Exit(1)
+
+
+def _given(param: str) -> bool:
+    """Whether the running command's `param` was typed on the command line (not left at its default)."""
+    ctx = get_current_context(silent=True)
+    source = ctx.get_parameter_source(param) if ctx is not None else None
+    return source is not None and source.name == "COMMANDLINE"
 
 
 class Loader(str, Enum):
@@ -294,12 +372,18 @@ def train(
     from rfkit.train import progress
     from rfkit.train import trainer as training
 
-    if amp not in (None, "bf16"):
-        raise RfkitError(f"--amp {amp!r}: only bf16 is supported")
+    train_config.check_flags(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, amp=amp)
+    device = parse_device(device, meta=False)
     if resume is not None:
+        fixed = [f"--{name.replace('_', '-')}" for name in ("batch_size", "lr", "seed", "dataset", "data_dir",
+                                                             "run_dir", "loader", "compile", "amp") if _given(name)]
+        if fixed:
+            raise RfkitError(f"--resume {resume} continues the run as its config.json says: {', '.join(fixed)} "
+                             f"cannot change it (only --epochs and --device can); start a new run instead")
         config = train_config.load_config(resume, epochs=epochs, device=train_config.resolve_device(device)
                                           if device != "auto" else None)
-        config.run_dir = str(resume)
+        if model is not None and model != config.model:
+            raise RfkitError(f"--resume {resume} trains {config.model}, not {model}: drop MODEL")
     elif model is None:
         raise RfkitError("give a MODEL to train, or --resume RUN_DIR")
     torch.manual_seed(config.seed if resume is not None else seed)  # the initialisation is part of the run
@@ -310,16 +394,16 @@ def train(
                                           lr=lr, seed=seed, loader=loader.value, compile=compile, amp=amp)
     reporter = progress.RichReporter(console)
     trainer = training.start(config, loaded.model, reporter, resume=resume is not None)
-    console.print(f"[bold]{config.name}[/] on {config.dataset}: {config.epochs} epochs, batch {config.batch_size}, "
-                  f"{config.optimizer} {config.optimizer_kwargs}, schedule "
-                  f"{config.schedule['name'] if config.schedule else 'none'}, {config.loader} loader, "
-                  f"{config.device}; run directory {config.run_dir}", highlight=False)
+    say(f"{config.name} on {config.dataset}: {config.epochs} epochs, batch {config.batch_size}, "
+        f"{config.optimizer} {config.optimizer_kwargs}, schedule "
+        f"{config.schedule['name'] if config.schedule else 'none'}, {config.loader} loader, "
+        f"{config.device}; run directory {config.run_dir}")
     try:
         result = trainer.run()
     except KeyboardInterrupt:
         done = len(trainer.metrics)
-        err_console.print(f"[yellow]interrupted[/] after {done} complete epoch(s); last.pt holds epoch {done}. "
-                          f"Resume with: rfkit train --resume {config.run_dir}", soft_wrap=True, highlight=False)
+        say(f"after {done} complete epoch(s); last.pt holds epoch {done}. Resume with: rfkit train --resume "
+            f"{config.run_dir}", err=True, tag="[yellow]interrupted[/]")
         raise typer.Exit(130)
     report = rfkit.trace(trainer.model, loaded.input_size or trainer.loader.input_size)
     limits = budgets.resolve([config.model, config.name], loaded.card)
@@ -380,7 +464,8 @@ def erf_command(
                                                          "(its best.pt); default: the initialisation."),
     out: Optional[Path] = typer.Option(None, help="Write erf.png and erf.json into this directory."),
     fmt: ErfFormat = typer.Option(ErfFormat.rich, "--format", "-f", help="rich (a panel) or json."),
-    device: str = typer.Option("cpu", help="Where the gradient pass runs: cpu (float64) or cuda."),
+    device: str = typer.Option("cpu", help="Where the gradient pass runs: cpu (float64) or cuda[:N] (the "
+                                           "model's dtype)."),
 ):
     """Effective receptive field (Luo et al. 2016): where the centre unit's input gradient actually lies,
     beside its theoretical RF; the model's initialisation or trained weights."""
@@ -389,6 +474,8 @@ def erf_command(
     from rfkit.train import checkpoints, data
     from rfkit.train import config as train_config
 
+    device = parse_device(device, meta=False)
+    device = "cpu" if device == "auto" else device
     loaded = load(model, input_size, need_size=dataset is None)
     weights = "initialisation"
     run_config = None
@@ -423,7 +510,7 @@ def erf_command(
     else:
         console.print(erf_out.erf_panel(numbers))
         if out is not None:
-            console.print(f"wrote {out / 'erf.png'} and {out / 'erf.json'}", highlight=False)
+            console.print(render.plain(f"wrote {out / 'erf.png'} and {out / 'erf.json'}"), highlight=False)
 
 
 @app.command("runs")
@@ -450,7 +537,7 @@ def runs_command(
             plot_runs(rows, plot)
         except ValueError as exc:
             raise RfkitError(f"--plot {plot}: {exc}") from None
-        (console if fmt == TableFormat.rich else err_console).print(f"wrote {plot}", highlight=False)
+        (console if fmt == TableFormat.rich else err_console).print(render.plain(f"wrote {plot}"), highlight=False)
 
 
 def main():

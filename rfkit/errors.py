@@ -20,3 +20,9 @@ class TraceError(RfkitError):
         super().__init__(message)
         self.partial = partial
         self.cause = cause
+
+
+def one_line(exc: BaseException) -> str:
+    """'ValueError: first line of the message', for errors raised by user code."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

@@ -10,6 +10,7 @@ import importlib
 import importlib.util
 import inspect
 import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn as nn
 
-from rfkit.errors import ModelLoadError
+from rfkit.errors import ModelLoadError, one_line
 
 if TYPE_CHECKING:
     from zoo.registry import Card
@@ -33,6 +34,12 @@ class LoadedModel:
     @property
     def name(self) -> str:
         return self.card.name if self.card else type(self.model).__name__
+
+    def require_size(self) -> tuple[int, ...]:
+        """The input size, or the one-line error that asks for it."""
+        if self.input_size is None:
+            raise ModelLoadError(f"{self.spec} is not a zoo network: pass --input-size C,H,W (e.g. 3,224,224)")
+        return self.input_size
 
 
 def parse_ints(text: str, flag: str, example: str) -> tuple[int, ...]:
@@ -69,18 +76,48 @@ def parse_dtypes(names: list[str] | None) -> list[torch.dtype] | None:
     return [DTYPES[n.removeprefix("torch.")] for n in names]
 
 
+def _user_line(exc: BaseException) -> str:
+    """' (file.py, line N)': the first frame past rfkit and importlib, i.e. the user's own statement that
+    failed (a SyntaxError's message already names its line)."""
+    if isinstance(exc, SyntaxError):
+        return ""
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename in (__file__, importlib.__file__) or frame.filename.startswith("<frozen"):
+            continue
+        return f" ({Path(frame.filename).name}, line {frame.lineno})"
+    return ""
+
+
+def _import_failed(what: str, exc: BaseException) -> ModelLoadError:
+    if isinstance(exc, SystemExit):
+        return ModelLoadError(f"importing {what} failed: it called sys.exit({exc.code!r}) at import time")
+    return ModelLoadError(f"importing {what} failed: {one_line(exc)}{_user_line(exc)}")
+
+
+def _import_module(name: str):
+    """importlib.import_module, with the module's own import-time errors named (ImportError kept
+    for the caller, which tells a missing module from a broken one)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise
+    except (Exception, SystemExit) as exc:
+        raise _import_failed(f"module {name}", exc) from exc
+
+
 def _import_file(path: Path):
     module_name = f"rfkit_user_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
-        raise ModelLoadError(f"cannot import {path} as Python")
+        raise ModelLoadError(f"cannot import {path} as Python: name a .py file (path/to/file.py:Net)")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     sys.path.insert(0, str(path.parent.resolve()))
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
-        raise ModelLoadError(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
+    except (Exception, SystemExit) as exc:
+        sys.modules.pop(module_name, None)
+        raise _import_failed(str(path), exc) from exc
     finally:
         sys.path.remove(str(path.parent.resolve()))
     return module
@@ -89,14 +126,18 @@ def _import_file(path: Path):
 def _import_dotted(dotted: str):
     """Import the longest importable prefix of `dotted`; return (object, what was tried)."""
     parts = dotted.split(".")
+    if not all(p.isidentifier() for p in parts):
+        raise ModelLoadError(_not_found(dotted, "not a dotted path of Python names (pkg.module.Net)"))
     for cut in range(len(parts), 0, -1):
         module_name = ".".join(parts[:cut])
         try:
-            obj = importlib.import_module(module_name)
+            obj = _import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name and not module_name.startswith(exc.name) and exc.name != module_name:
-                raise ModelLoadError(f"importing {module_name} failed: {exc}") from exc
+                raise _import_failed(f"module {module_name}", exc) from exc
             continue
+        except ImportError as exc:
+            raise _import_failed(f"module {module_name}", exc) from exc
         for attr in parts[cut:]:
             if not hasattr(obj, attr):
                 raise ModelLoadError(_not_found(dotted, f"module {module_name} has no attribute {attr!r}"))
@@ -114,15 +155,29 @@ def _not_found(spec: str, tried: str) -> str:
     return f"cannot load MODEL {spec!r}: {tried}{hint}"
 
 
+def _needs_arguments(obj) -> str | None:
+    """Why `obj()` cannot be called without arguments, or None (also when the signature is unknown)."""
+    try:
+        inspect.signature(obj).bind()
+    except TypeError as exc:
+        return str(exc)
+    except ValueError:
+        return None
+    return None
+
+
 def _instantiate(obj, spec: str) -> nn.Module:
     if isinstance(obj, nn.Module):
         return obj
     if callable(obj):
+        missing = _needs_arguments(obj)
+        if missing is not None:
+            raise ModelLoadError(f"{spec} needs arguments to build ({missing}); expose a no-argument "
+                                 f"factory and pass that instead")
         try:
             model = obj()
-        except TypeError as exc:
-            raise ModelLoadError(f"{spec} needs arguments to build ({exc}); expose a no-argument "
-                                 f"factory and pass that instead") from exc
+        except (Exception, SystemExit) as exc:
+            raise ModelLoadError(f"building {spec} failed: {one_line(exc)}{_user_line(exc)}") from exc
         if isinstance(model, nn.Module):
             return model
         raise ModelLoadError(f"{spec}() returned {type(model).__name__}, not an nn.Module")
@@ -141,11 +196,14 @@ def resolve(spec: str):
         if target.endswith(".py") or "/" in target or "\\" in target:
             path = Path(target)
             if not path.is_file():
-                raise ModelLoadError(_not_found(spec, f"file {target} does not exist"))
+                what = "is a directory, not a .py file" if path.is_dir() else "does not exist"
+                raise ModelLoadError(_not_found(spec, f"file {target} {what}"))
             module = _import_file(path)
         else:
+            if not all(p.isidentifier() for p in target.split(".")):
+                raise ModelLoadError(_not_found(spec, f"{target!r} is not a module name (pkg.module:Net)"))
             try:
-                module = importlib.import_module(target)
+                module = _import_module(target)
             except ImportError as exc:
                 raise ModelLoadError(_not_found(spec, f"cannot import module {target!r} ({exc})")) from exc
         if not hasattr(module, attr):
@@ -168,6 +226,7 @@ def load(spec: str, input_size: str | tuple[int, ...] | None = None, need_size: 
     if isinstance(input_size, str) or isinstance(input_size, list) and all(isinstance(t, str) for t in input_size):
         input_size = parse_input_size(input_size)
     size = input_size or (card.input_size if card else None)
-    if size is None and need_size:
-        raise ModelLoadError(f"{spec} is not a zoo network: pass --input-size C,H,W (e.g. 3,224,224)")
-    return LoadedModel(spec, model, size if size else None, card)
+    loaded = LoadedModel(spec, model, size if size else None, card)
+    if need_size:
+        loaded.require_size()
+    return loaded

@@ -1,6 +1,8 @@
 import os
+import struct
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -27,6 +29,40 @@ def data_dir() -> Path:
     if path is None:
         pytest.skip("real data not found: set RFKIT_TEST_DATA or provide ../shared/data")
     return path
+
+
+def write_idx(path, array: np.ndarray, magic: int):
+    """An IDX file as torchvision reads MNIST: big-endian magic, one uint32 per dim, then the bytes."""
+    with open(path, "wb") as f:
+        f.write(struct.pack(">I", magic) + b"".join(struct.pack(">I", n) for n in array.shape))
+        f.write(array.astype(np.uint8).tobytes())
+
+
+def stripes(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Class k: stripes of frequency k+1 at a random phase and orientation, plus noise (learnable by a GAP net)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n)
+    yy, xx = np.mgrid[0:28, 0:28]
+    images = []
+    for k in labels:
+        coord = xx if rng.random() < 0.5 else yy
+        wave = np.sin(2 * np.pi * (k + 1) * coord / 28 + rng.uniform(0, 2 * np.pi)) > 0
+        images.append(np.clip(wave * 200 + rng.normal(0, 20, (28, 28)), 0, 255))
+    return np.stack(images), labels
+
+
+@pytest.fixture(scope="session")
+def mnist_dir(tmp_path_factory):
+    """A small MNIST in torchvision's on-disk IDX format: 320 training and 100 test images of stripes."""
+    root = tmp_path_factory.mktemp("data")
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for prefix, n, seed in (("train", 320, 0), ("t10k", 100, 1)):
+        images, labels = stripes(n, seed)
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", images, 0x803)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels, 0x801)
+    return root
+
 
 def pytest_addoption(parser):
     parser.addoption("--update-golden", action="store_true",

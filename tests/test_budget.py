@@ -112,8 +112,50 @@ def test_assert_failures_show_value_limit_and_table():
     with pytest.raises(AssertionError) as info:
         assert_budget(zoo.UltimusNet(), min_coverage=0.5)
     assert "RF coverage before gap: 22%, 22% (limit >= 50%)" in str(info.value)
-    with pytest.raises(ValueError, match="input_size"):
+    with pytest.raises(rfkit.RfkitError, match="input_size"):
         assert_rf(nn.Conv2d(1, 1, 3), equals=3)
+
+
+class _Tied(nn.Module):
+    """A linear layer whose weight is shared with a second one, and a forward that only takes (N, 4):
+    nothing here can be traced from a (C, H, W) size, and the shared tensor counts once."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(4, 4)          # 16 + 4
+        self.b = nn.Linear(4, 4, bias=False)
+        self.b.weight = self.a.weight     # shared: counted once
+        self.c = nn.Linear(4, 2)          # 8 + 2
+        self.c.requires_grad_(False)
+
+    def forward(self, x):
+        raise AssertionError("counting parameters must not run the model")
+
+
+def test_params_need_no_input_size_and_no_forward():
+    assert budgets.count_params(_Tied())[:2] == (30, 20)
+    assert_params(_Tied(), equals=30)
+    assert_params(_Tied(), max=30)
+    with pytest.raises(AssertionError) as info:
+        assert_params(_Tied(), max=29)
+    assert "_Tied: 30 params > max 29 (over by 1)" in str(info.value) and "a " in str(info.value)
+    assert_budget(_Tied(), max_params=30, max_trainable_params=20)
+    with pytest.raises(AssertionError, match="trainable params: 20 \\(limit <= 19\\)"):
+        assert_budget(_Tied(), max_trainable_params=19)
+    with pytest.raises(rfkit.RfkitError, match="input_size"):
+        assert_budget(_Tied(), max_params=30, min_rf=3)  # an RF limit does need a trace
+
+
+def test_check_params_only_needs_no_input_size():
+    ok = runner.invoke(app, ["check", "torchvision.models.resnet18", "--max-params", "12000000"])
+    assert ok.exit_code == 0, ok.output
+    assert "11,689,512" in ok.output and "pass" in ok.output
+    over = runner.invoke(app, ["check", "torchvision.models.resnet18", "--max-params", "11000000", "-f", "json"])
+    assert over.exit_code == 1
+    check = json.loads(over.output)["checks"][0]
+    assert check["measured"] == "11,689,512" and check["hint"].startswith("largest: layer4.0.conv2 (2,359,296, 20%)")  # 512*512*3*3
+    need = runner.invoke(app, ["check", "torchvision.models.resnet18", "--max-params", "1", "--min-rf", "3"])
+    assert need.exit_code == 2 and "--input-size" in need.output
 
 
 def test_plugin_renders_reports_in_assertion_failures(pytester):

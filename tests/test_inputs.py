@@ -9,7 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import rfkit
-from rfkit.errors import TraceError
+from rfkit.errors import RfkitError, TraceError
 
 
 class Siamese(nn.Module):
@@ -76,7 +76,7 @@ def test_rf_input_chooses_the_input():
     by_name = rfkit.trace(Siamese(), input_size=[(1, 16, 16), (1, 16, 16)], rf_input="right")
     assert by_index.rf_input == by_name.rf_input == "right"
     assert by_index.rf_before_global == by_name.rf_before_global == (5, 5)
-    with pytest.raises(TraceError, match="names no input; inputs: left, right"):
+    with pytest.raises(RfkitError, match="names no input; inputs: left, right"):
         rfkit.trace(Siamese(), input_size=[(1, 16, 16), (1, 16, 16)], rf_input="middle")
 
 
@@ -109,18 +109,20 @@ def test_token_ids_with_dtypes():
     ("1,28,28", "pass \\(C, H, W\\)"),
 ])
 def test_bad_input_sizes(bad, message):
-    with pytest.raises(TraceError, match=message):
+    with pytest.raises(RfkitError, match=message):
         rfkit.trace(nn.Conv2d(1, 1, 3), bad)
 
 
 def test_dtypes_must_match_the_inputs():
-    with pytest.raises(TraceError, match="2 dtypes for 1 inputs"):
+    with pytest.raises(RfkitError, match="2 dtypes for 1 inputs"):
         rfkit.trace(TinyText(), input_size=(12,), dtypes=[torch.long, torch.long])
 
 
 def test_lazy_modules_traced_on_a_private_copy():
     model = nn.Sequential(nn.LazyConv2d(4, 3), nn.ReLU(), nn.Flatten(), nn.LazyLinear(5))
+    rng = torch.get_rng_state()
     report = rfkit.trace(model, (2, 8, 8))
+    assert torch.equal(torch.get_rng_state(), rng)
     assert report.params == (2 * 9 * 4 + 4) + (4 * 36 * 5 + 5)
     assert "private copy" in report.device_note
     assert isinstance(model[0], nn.LazyConv2d) and model[0].has_uninitialized_params()
@@ -137,7 +139,7 @@ def test_wrappers_are_unwrapped_and_named():
 
 def test_torchscript_gets_one_line():
     scripted = torch.jit.script(nn.Sequential(nn.Conv2d(1, 2, 3)))
-    with pytest.raises(TraceError, match="TorchScript module.*trace the nn.Module it was scripted from"):
+    with pytest.raises(RfkitError, match="TorchScript module.*trace the nn.Module it was scripted from"):
         rfkit.trace(scripted, (1, 8, 8))
 
 

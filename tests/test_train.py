@@ -1,6 +1,5 @@
 """Training on a few hundred generated images in torchvision's on-disk MNIST format (CPU)."""
 import json
-import struct
 import textwrap
 
 import numpy as np
@@ -11,6 +10,7 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 from typer.testing import CliRunner
 
+from conftest import stripes
 from rfkit.train import augment, data
 from rfkit.train import config as train_config
 from rfkit.train import trainer as training
@@ -19,37 +19,6 @@ from rfkit.errors import RfkitError
 from rfkit.loading import load
 
 runner = CliRunner()
-
-
-def _idx(path, array: np.ndarray, magic: int):
-    with open(path, "wb") as f:
-        f.write(struct.pack(">I", magic) + b"".join(struct.pack(">I", n) for n in array.shape))
-        f.write(array.astype(np.uint8).tobytes())
-
-
-def stripes(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Class k: stripes of frequency k+1 at a random phase and orientation, plus noise (learnable by a GAP net)."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 10, n)
-    yy, xx = np.mgrid[0:28, 0:28]
-    images = []
-    for k in labels:
-        coord = xx if rng.random() < 0.5 else yy
-        wave = np.sin(2 * np.pi * (k + 1) * coord / 28 + rng.uniform(0, 2 * np.pi)) > 0
-        images.append(np.clip(wave * 200 + rng.normal(0, 20, (28, 28)), 0, 255))
-    return np.stack(images), labels
-
-
-@pytest.fixture(scope="module")
-def mnist_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    raw = root / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    for prefix, n, seed in (("train", 320, 0), ("t10k", 100, 1)):
-        images, labels = stripes(n, seed)
-        _idx(raw / f"{prefix}-images-idx3-ubyte", images, 0x803)
-        _idx(raw / f"{prefix}-labels-idx1-ubyte", labels, 0x801)
-    return root
 
 
 def config(mnist_dir, tmp_path, name="r", **kw):

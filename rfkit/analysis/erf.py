@@ -32,7 +32,7 @@ import torch.nn as nn
 
 from rfkit.analysis import tracing
 from rfkit.analysis.report import Category, Layer, Report
-from rfkit.errors import RfkitError, TraceError
+from rfkit.errors import RfkitError, TraceError, one_line
 
 SCHEMA = "rfkit.erf/1"
 THRESHOLDS = (0.2, 0.3, 0.5, 0.99)
@@ -277,9 +277,7 @@ def erf(model: nn.Module, inputs, layer: str | None = None, *, samples: int | No
             except Exception as exc:
                 if k + 1 < len(dtypes):
                     continue
-                text = str(exc).strip().splitlines()
-                raise TraceError(f"forward failed in the gradient pass: {type(exc).__name__}: "
-                                 f"{text[0] if text else ''}", cause=exc) from exc
+                raise TraceError(f"forward failed in the gradient pass: {one_line(exc)}", cause=exc) from exc
         dtypes = [dtype]  # the dtype that ran serves the remaining chunks
         state = rec.state_of(out)
         if state is None:

@@ -27,7 +27,8 @@ from rfkit.analysis import macs, rf, rules, stats
 from rfkit.analysis.report import AxisRow, Category, Layer, ModuleCall, Report
 from rfkit.analysis.rf import AxisRF
 from rfkit.analysis.rules import OpCall, TensorRF
-from rfkit.errors import TraceError
+from rfkit.analysis.devices import parse_device
+from rfkit.errors import RfkitError, TraceError
 # Shape-preserving ops whose meta kernels are slow Python decompositions (batch_norm is
 # 60% of a ResNet-50 trace): on meta their output is just an uninitialised tensor like the input.
 _META_SHORTCUT = {"batch_norm", "instance_norm", "group_norm", "layer_norm", "dropout", "dropout2d", "dropout3d",
@@ -269,7 +270,7 @@ class _Recorder(TorchFunctionMode):
         name, _, first, in_shapes, started, own = self.stack.pop()
         if is_leaf and len(own) == 1:
             layer = self.layers[own[0]]
-            layer.name, layer.kind = name or type(module).__name__, type(module).__name__
+            layer.name, layer.kind = name, type(module).__name__
             layer.params = sum(p.numel() for p in module.parameters(recurse=False))
         outs = _tensors(output)
         state = self.state_of(outs[0]) if outs else None
@@ -408,12 +409,14 @@ def _sizes(input_size) -> list[tuple[int, ...]]:
     elif isinstance(input_size, (list, tuple, torch.Size)):
         sizes = [tuple(input_size)]
     else:
-        raise TraceError(f"input_size {input_size!r}: pass (C, H, W) or a list of sizes, one per input")
+        raise RfkitError(f"input_size {input_size!r}: pass (C, H, W) or a list of sizes, one per input")
     for size in sizes:
         if not all(isinstance(v, int) and not isinstance(v, bool) or isinstance(v, torch.SymInt) for v in size):
-            raise TraceError(f"input size {size}: sizes must be whole numbers, e.g. (1, 28, 28)")
+            raise RfkitError(f"input size {size}: sizes must be whole numbers, e.g. (1, 28, 28)")
         if any(v <= 0 for v in size):
-            raise TraceError(f"input size {size} has a non-positive entry; sizes must be positive")
+            raise RfkitError(f"input size {size} has a non-positive entry; sizes must be positive")
+        if math.prod(size) >= 2 ** 62:
+            raise RfkitError(f"input size {size} has more elements than a tensor can hold; check the sizes")
     return sizes
 
 
@@ -422,11 +425,11 @@ def _dtypes(dtypes, n: int, default: torch.dtype) -> list[torch.dtype]:
         return [default] * n
     listed = list(dtypes) if isinstance(dtypes, (list, tuple)) else [dtypes]
     if not all(isinstance(d, torch.dtype) for d in listed):
-        raise TraceError(f"dtypes {dtypes!r}: pass torch dtypes, e.g. [torch.float32, torch.long]")
+        raise RfkitError(f"dtypes {dtypes!r}: pass torch dtypes, e.g. [torch.float32, torch.long]")
     if len(listed) == 1:
         listed *= n
     if len(listed) != n:
-        raise TraceError(f"{len(listed)} dtypes for {n} inputs: give one dtype per input")
+        raise RfkitError(f"{len(listed)} dtypes for {n} inputs: give one dtype per input")
     return listed
 
 
@@ -448,14 +451,14 @@ def _inputs(model: nn.Module, input_size, input, dtypes, batch_size: int, rf_inp
         elif isinstance(input, (list, tuple)):
             args, kwargs = tuple(input), {}
         else:
-            raise TraceError(f"input of type {type(input).__name__}: pass a tensor, a tuple of tensors or a dict "
+            raise RfkitError(f"input of type {type(input).__name__}: pass a tensor, a tuple of tensors or a dict "
                              f"of tensors (keyword arguments)")
         if not all(isinstance(t, torch.Tensor) for t in list(args) + list(kwargs.values())):
-            raise TraceError("every input must be a tensor (pass other arguments through a wrapper module)")
+            raise RfkitError("every input must be a tensor (pass other arguments through a wrapper module)")
         names = _forward_names(model, len(args)) + list(kwargs)
     else:
         if input_size is None:
-            raise TraceError("no input size: pass input_size=(C, H, W) or input=tensor")
+            raise RfkitError("no input size: pass input_size=(C, H, W) or input=tensor")
         sizes = _sizes(input_size)
         kinds = _dtypes(dtypes, len(sizes), _model_dtype(model))
         args = tuple(torch.zeros((batch_size, *size), dtype=d, device="meta") for size, d in zip(sizes, kinds))
@@ -463,11 +466,11 @@ def _inputs(model: nn.Module, input_size, input, dtypes, batch_size: int, rf_inp
     tensors = list(args) + list(kwargs.values())
     if isinstance(rf_input, str):
         if rf_input not in names:
-            raise TraceError(f"rf_input={rf_input!r} names no input; inputs: {', '.join(names)}")
+            raise RfkitError(f"rf_input={rf_input!r} names no input; inputs: {', '.join(names)}")
         rf_index = names.index(rf_input)
     elif rf_input is not None:
         if not isinstance(rf_input, int) or not -len(tensors) <= rf_input < len(tensors):
-            raise TraceError(f"rf_input={rf_input!r}: pass an input index below {len(tensors)} or one of "
+            raise RfkitError(f"rf_input={rf_input!r}: pass an input index below {len(tensors)} or one of "
                              f"{', '.join(names)}")
         rf_index = rf_input % len(tensors)
     else:
@@ -531,10 +534,11 @@ def trace(model: nn.Module, input_size=None, *, input=None, dtypes=None, device:
     gives the same report, and none writes the model's tensors: real passes run on copies.
     """
     if isinstance(model, torch.jit.ScriptModule):
-        raise TraceError(f"{type(model).__name__} is a TorchScript module, whose compiled code rfkit cannot "
+        raise RfkitError(f"{type(model).__name__} is a TorchScript module, whose compiled code rfkit cannot "
                          f"see op by op; trace the nn.Module it was scripted from")
     if not isinstance(model, nn.Module):
-        raise TraceError(f"expected an nn.Module, got {type(model).__name__}")
+        raise RfkitError(f"expected an nn.Module, got {type(model).__name__}")
+    device = parse_device(device, "device=")
     model, wrapper_note = _unwrapped(model)
     name = type(model).__name__
     inputs = _inputs(model, input_size, input, dtypes, batch_size, rf_input)
@@ -568,12 +572,13 @@ def trace(model: nn.Module, input_size=None, *, input=None, dtypes=None, device:
 
 
 def _initialised_copy(model: nn.Module, inputs: Inputs) -> nn.Module:
-    """A deep copy whose lazy modules one real CPU pass has initialised (the user's stays as it was)."""
+    """A deep copy whose lazy modules one real CPU pass has initialised (the user's stays as it was, and so
+    does the global random state the initialisation draws from)."""
     fresh = {id(b): type(b)(b.requires_grad, b.device, b.dtype) for b in model.buffers() if nn.parameter.is_lazy(b)}
     twin = copy.deepcopy(model, fresh).cpu()  # torch's UninitializedBuffer (LazyBatchNorm) cannot deep-copy itself
     real = _real(inputs, torch.device("cpu")).map(lambda t: t.cpu())
     try:
-        with torch.no_grad():
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
             twin.eval()(*real.args, **real.kwargs)
     except Exception as exc:
         raise TraceError(f"initialising the lazy modules of {type(model).__name__} failed: "

@@ -40,7 +40,8 @@ class Budget:
     max_depth: int | None = None  # layers that multiply-accumulate (conv, linear, attention)
 
     def merged(self, **overrides) -> "Budget":
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        """This budget with `overrides` (limits by name, None meaning keep) in place, each checked."""
+        return replace(self, **checked(overrides, "", lambda key: key))
 
     @property
     def active(self) -> dict:
@@ -48,49 +49,100 @@ class Budget:
 
 
 LIMITS = tuple(f.name for f in fields(Budget))
+PARAM_LIMITS = frozenset({"max_params", "max_trainable_params"})  # answered by counting, no trace needed
+_COUNTS = {"max_params", "max_trainable_params", "max_macs", "max_overshoot", "max_depth"}
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def limit_error(key: str, value) -> str | None:
+    """Why `value` cannot be the limit `key`, or None."""
+    if key in _COUNTS:
+        return None if _is_int(value) and value >= 0 else "needs a whole number >= 0"
+    if key == "max_activation_mb":
+        ok = (_is_int(value) or isinstance(value, float)) and math.isfinite(value) and value > 0
+        return None if ok else "needs a number of MiB > 0"
+    if key == "min_coverage":
+        ok = (_is_int(value) or isinstance(value, float)) and 0 <= value <= 1
+        return None if ok else "needs a share between 0 and 1 (0.5 is half the input)"
+    if key == "min_rf":
+        values = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+        ok = values and all(_is_int(v) and v > 0 for v in values)
+        return None if ok else "needs a positive integer, or one per spatial axis (e.g. [28, 32])"
+    if key == "rf_layer":
+        return None if isinstance(value, str) and value.strip() else "needs a layer name from `rfkit table --all`"
+    return None
+
+
+def checked(values: dict, where: str, name_of) -> dict:
+    """`values` (limit name -> value; None dropped) with every name known and every value in range,
+    else a one-line error: `where` says where they came from, `name_of(key)` how the user wrote the key."""
+    at = f"{where}: " if where else ""
+    if not isinstance(values, dict):
+        raise RfkitError(f"{at}expected a table of limits ({', '.join(LIMITS)}), got {values!r}")
+    unknown = sorted(set(values) - set(LIMITS), key=str)
+    if unknown:
+        raise RfkitError(f"{at}unknown budget key(s) {', '.join(map(str, unknown))}; known: {', '.join(LIMITS)}")
+    out = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        problem = limit_error(key, value)
+        if problem:
+            raise RfkitError(f"{at}{name_of(key)} {value!r} {problem}")
+        out[key] = tuple(value) if isinstance(value, list) else value
+    return out
 
 
 def from_mapping(data: dict, where: str) -> Budget:
-    unknown = set(data) - set(LIMITS)
-    if unknown:
-        raise RfkitError(f"{where}: unknown budget key(s) {', '.join(sorted(unknown))}; known: {', '.join(LIMITS)}")
-    values = dict(data)
-    if isinstance(values.get("min_rf"), list):
-        values["min_rf"] = tuple(values["min_rf"])
-    return Budget(**values)
+    return Budget(**checked(data, where, lambda key: key))
 
 
-def _read_toml(path: Path) -> dict:
+def _read_toml(path: Path, what: str = "budget file") -> dict:
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise RfkitError(f"budget file {path} does not exist") from None
+        raise RfkitError(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise RfkitError(f"{what} {path} is a directory; name a .toml file") from None
+    except UnicodeDecodeError:
+        raise RfkitError(f"{what} {path} is not UTF-8 text; name a .toml file") from None
+    except OSError as exc:
+        raise RfkitError(f"cannot read {what} {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise RfkitError(f"budget file {path} is not valid TOML: {exc}") from None
+        raise RfkitError(f"{what} {path} is not valid TOML: {exc}") from None
 
 
-def _model_table(tables: dict, names: list[str]) -> dict:
+def _model_table(tables, names: list[str], where: str) -> tuple[dict, str]:
+    """The table of the first of `names` in `tables` (and where it is), else no limits."""
+    if not isinstance(tables, dict):
+        raise RfkitError(f"{where}: budgets must be tables, one per model ([...budgets.\"zoo.MnistNet_3\"])")
     for name in names:
         if name in tables:
-            return tables[name]
-    return {}
+            return tables[name], f"{where} budgets.{name!r}"
+    return {}, where
 
 
 def resolve(names: list[str], card=None, pyproject: Path | None = None, budget_file: Path | None = None,
             **flags) -> Budget:
-    """The budget for a model known by any of `names` (its MODEL spec, zoo name, class name)."""
+    """The budget for a model known by any of `names` (its MODEL spec, zoo name, class name);
+    `flags` are the CLI's, named --max-params etc. in errors."""
     budget = Budget()
     if card is not None:
         budget = budget.merged(max_params=card.targets.max_params)
     if pyproject is not None and pyproject.is_file():
-        tables = _read_toml(pyproject).get("tool", {}).get("rfkit", {}).get("budgets", {})
-        budget = budget.merged(**from_mapping(_model_table(tables, names), f"{pyproject} [tool.rfkit]").active)
+        tool = _read_toml(pyproject, "pyproject file").get("tool", {})
+        tables = tool.get("rfkit", {}).get("budgets", {}) if isinstance(tool.get("rfkit", {}), dict) else None
+        budget = budget.merged(**from_mapping(*_model_table(tables, names, f"{pyproject} [tool.rfkit]")).active)
     if budget_file is not None:
         data = _read_toml(budget_file)
+        where = str(budget_file)
         if "budgets" in data:
-            data = _model_table(data["budgets"], names)
-        budget = budget.merged(**from_mapping(data, str(budget_file)).active)
-    return budget.merged(**flags)
+            data, where = _model_table(data["budgets"], names, where)
+        budget = budget.merged(**from_mapping(data, where).active)
+    return replace(budget, **checked(flags, "", lambda key: "--" + key.replace("_", "-")))
 
 
 @dataclass(frozen=True)
@@ -102,23 +154,63 @@ class Check:
     hint: str = ""
 
 
-def _axes(value, n: int) -> tuple:
-    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
+def per_axis_limit(limit, n: int, model_name: str, what: str = "min_rf") -> tuple:
+    """`limit` once per spatial axis: an int stands for every axis, a tuple must give exactly `n`."""
+    if not isinstance(limit, (tuple, list)):
+        return (limit,) * n
+    if len(limit) != n:
+        raise RfkitError(f"{what} {tuple(limit)} gives {len(limit)} axes; {model_name} has {n} spatial "
+                         f"axis(es): give one value or {n}")
+    return tuple(limit)
 
 
 def _weight_layers(report: Report) -> list:
     return [l for l in report.layers if l.macs > 0]
 
 
+def needs_trace(budget: Budget) -> bool:
+    """Whether checking `budget` needs a forward pass (and so an input size): parameter limits do not."""
+    return bool(set(budget.active) - PARAM_LIMITS - {"rf_layer"})
+
+
+def _param_checks(limits: dict, params: int, trainable: int, heavy: list[tuple[str, int]]) -> list[Check]:
+    hint = _params_hint(params, heavy)
+    checks = []
+    if "max_params" in limits:
+        checks.append(_at_most("params", params, limits["max_params"], hint))
+    if "max_trainable_params" in limits:
+        checks.append(_at_most("trainable params", trainable, limits["max_trainable_params"], hint))
+    return checks
+
+
+def count_params(model) -> tuple[int, int, list[tuple[str, int]]]:
+    """(params, trainable params, [(module, own params)]) counted from the model, each tensor once
+    (a tensor shared by two modules counts for the first): no forward pass, no input size."""
+    seen: set[int] = set()
+    own = []
+    for name, module in model.named_modules():
+        n = 0
+        for p in module.parameters(recurse=False):
+            if id(p) not in seen:
+                seen.add(id(p))
+                n += p.numel()
+        if n:
+            own.append((name or type(model).__name__, n))
+    unique = list({id(p): p for p in model.parameters()}.values())
+    return sum(p.numel() for p in unique), sum(p.numel() for p in unique if p.requires_grad), own
+
+
+def evaluate_params(model, budget: Budget) -> list[Check]:
+    """The parameter checks of `budget`, counted from the model without tracing it."""
+    params, trainable, own = count_params(model)
+    return _param_checks(budget.active, params, trainable, own)
+
+
 def evaluate(report: Report, budget: Budget) -> list[Check]:
     """One Check per active limit, in the order of `LIMITS`."""
-    checks = []
     limits = budget.active
-    if "max_params" in limits:
-        checks.append(_at_most("params", report.params, limits["max_params"], _params_hint(report)))
-    if "max_trainable_params" in limits:
-        checks.append(_at_most("trainable params", report.trainable_params, limits["max_trainable_params"],
-                               _params_hint(report)))
+    checks = _param_checks(limits, report.params, report.trainable_params,
+                           [(l.name, l.params) for l in report.layers if l.params])
     if "max_macs" in limits:
         top = max(report.layers, key=lambda l: l.macs, default=None)
         hint = f"largest: {top.name} with {top.macs:,} MACs" if top is not None and top.macs else ""
@@ -149,22 +241,25 @@ def _at_most(name: str, measured: int, limit: int, hint: str) -> Check:
     return Check(name, f"{measured:,}", f"<= {limit:,}", ok, "" if ok else hint)
 
 
-def _params_hint(report: Report) -> str:
-    heavy = sorted((l for l in report.layers if l.params), key=lambda l: -l.params)[:2]
+def _params_hint(total: int, heavy: list[tuple[str, int]]) -> str:
+    heavy = sorted(heavy, key=lambda item: -item[1])[:2]
     if not heavy:
         return ""
-    parts = ", ".join(f"{l.name} ({l.params:,}, {l.params / max(report.params, 1):.0%})" for l in heavy)
+    parts = ", ".join(f"{name} ({n:,}, {n / max(total, 1):.0%})" for name, n in heavy)
     return f"largest: {parts}; narrow these or use a 1x1 transition"
 
 
 def _min_rf(report: Report, limit, layer_name: str | None) -> Check:
     if layer_name:
-        layer = report.layer(layer_name)
+        try:
+            layer = report.layer(layer_name)
+        except KeyError as exc:
+            raise RfkitError(f"rf_layer {layer_name!r}: {exc.args[0]} (rfkit table --all lists them)") from None
         measured, where = layer.r_out, layer_name
         jumps = layer.j_out
     else:
         measured, where, jumps = report.rf, "output", report.jump
-    wanted = _axes(limit, len(measured))
+    wanted = per_axis_limit(limit, len(measured), report.model_name)
     ok = all(m is not None and m >= w for m, w in zip(measured, wanted))
     hint = ""
     if not ok:

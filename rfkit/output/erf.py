@@ -12,7 +12,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from rfkit.output.render import per_axis
+from rfkit.output.render import per_axis, plain
 
 
 def ratio_text(data: dict, keys=("0.2", "0.3", "0.5", "0.99")) -> str:
@@ -38,11 +38,11 @@ def erf_panel(data: dict) -> Panel:
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column()
-    head.add_row("layer", data["layer"])
-    head.add_row("inputs", f"{data.get('inputs', 'given batch')} ({data['samples']} samples, "
-                           f"{'x'.join(map(str, data['input_shape'][1:]))})")
+    head.add_row("layer", plain(data["layer"]))
+    head.add_row("inputs", plain(f"{data.get('inputs', 'given batch')} ({data['samples']} samples, "
+                                 f"{'x'.join(map(str, data['input_shape'][1:]))})"))
     if "weights" in data:
-        head.add_row("weights", data["weights"])
+        head.add_row("weights", plain(data["weights"]))
     head.add_row("theoretical RF", f"{per_axis(tuple(data['rf']))}  (centre unit's box {_box_text(data['rf_box'])})")
     head.add_row("ERF mass inside it", share_text(data["in_rf_share"]))
     ratios = Table(box=box.SIMPLE, header_style="bold cyan")
@@ -53,7 +53,7 @@ def erf_panel(data: dict) -> Panel:
     note = Text("area ratio: the smallest centred square holding share t of the map, as a share of the input",
                 style="dim")
     model = data.get("model")
-    return Panel(Group(head, Text(), note, ratios), title=f"[bold]effective receptive field{' of ' + model if model else ''}[/]",
+    return Panel(Group(head, Text(), note, ratios), title=f"[bold]effective receptive field{' of ' + plain(model) if model else ''}[/]",
                  box=box.ROUNDED, expand=False)
 
 

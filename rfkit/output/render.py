@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Group
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -22,6 +23,13 @@ if TYPE_CHECKING:
 TABLE_SCHEMA = "rfkit.table/1"
 SEED_COLUMNS = ("n_in", "k", "s", "p", "n_out", "r_in", "j_in", "r_out", "j_out")
 ALL_COLUMNS = ("k", "s", "p", "d", "n_in", "n_out", "r_in", "j_in", "r_out", "j_out", "start", "r_min", "exact")
+
+
+def plain(text) -> str:
+    """`text` as rich prints it literally. Every user-facing string that holds names, paths or messages
+    goes through here before rich sees it: their brackets ('zoo.Net[/b]', '[tool.rfkit]') would otherwise
+    be read as markup, and raise or vanish."""
+    return escape(str(text))
 
 
 def number(v) -> str:
@@ -62,7 +70,7 @@ def rf_table(report: Report, all_rows: bool = False) -> Group:
     """The rich RF table, closing with the output's RF, jump, start and coverage."""
     layers = table_rows(report, all_rows)
     axes = "x".join(report.axis_names)
-    table = Table(title=f"Receptive field of {report.model_name}  (input {_shape(report.input_shape[1:])}, "
+    table = Table(title=f"Receptive field of {plain(report.model_name)}  (input {_shape(report.input_shape[1:])}, "
                         f"values per axis {axes} where they differ)",
                   box=box.SIMPLE_HEAVY, header_style="bold cyan", title_style="bold", pad_edge=False)
     table.add_column("#", justify="right", style="dim", no_wrap=True)
@@ -75,7 +83,7 @@ def rf_table(report: Report, all_rows: bool = False) -> Group:
     if show_min:
         table.add_column("r_min", justify="right", style="yellow")
     for layer in layers:
-        cells = [str(layer.index), layer.name, layer.kind, *_row_cells(layer, SEED_COLUMNS + ("start",))]
+        cells = [str(layer.index), plain(layer.name), plain(layer.kind), *_row_cells(layer, SEED_COLUMNS + ("start",))]
         if show_min:
             cells.append(per_axis(layer.r_min))
         style = "red" if layer.rule == "unknown" else "yellow" if not all(layer.exact) else None
@@ -168,7 +176,7 @@ def rf_csv(report: Report, all_rows: bool = False) -> str:
 
 def verify_table(result, name: str) -> Table:
     """Traced beside measured RF per axis (the interval is output position `pos`'s RF, clipped to the input)."""
-    t = Table(title=f"{name}: traced vs measured RF (gradients, float64) at input "
+    t = Table(title=f"{plain(name)}: traced vs measured RF (gradients, float64) at input "
                     f"{_shape(result.input_size)}", box=box.SIMPLE_HEAVY, header_style="bold cyan")
     for col in ("axis", "n", "pos", "traced r", "traced j", "traced interval", "measured interval",
                 "measured j", ""):
@@ -190,12 +198,13 @@ def _interval(iv) -> str:
 
 
 def checks_table(name: str, checks) -> Table:
-    t = Table(title=f"Budget of {name}", box=box.SIMPLE_HEAVY, header_style="bold cyan")
+    t = Table(title=f"Budget of {plain(name)}", box=box.SIMPLE_HEAVY, header_style="bold cyan")
     for col, just in (("check", "left"), ("measured", "right"), ("limit", "right"), ("", "center"),
                       ("hint", "left")):
         t.add_column(col, justify=just, overflow="fold")
     for c in checks:
-        t.add_row(c.name, c.measured, c.limit, "[green]pass[/]" if c.passed else "[bold red]FAIL[/]", c.hint)
+        t.add_row(plain(c.name), plain(c.measured), plain(c.limit),
+                  "[green]pass[/]" if c.passed else "[bold red]FAIL[/]", plain(c.hint))
     return t
 
 
@@ -206,12 +215,13 @@ def checks_json(name: str, checks) -> str:
 
 
 def audit_table(name: str, found) -> Table:
-    t = Table(title=f"Documentation audit of {name}: {len(found)} discrepanc{'y' if len(found) == 1 else 'ies'}",
+    t = Table(title=f"Documentation audit of {plain(name)}: {len(found)} discrepanc{'y' if len(found) == 1 else 'ies'}",
               box=box.SIMPLE_HEAVY, header_style="bold cyan")
     for col in ("table", "row", "documented", "traced", "what"):
         t.add_column(col, overflow="fold")
     for d in found:
-        t.add_row(d.table, "-" if d.row is None else str(d.row), d.documented, d.traced, d.message)
+        t.add_row(*(plain(v) for v in (d.table, "-" if d.row is None else d.row, d.documented, d.traced,
+                                       d.message)))
     return t
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from rich import box
 from rich.table import Table
 
-from rfkit.output.render import json_number, per_axis
+from rfkit.output.render import json_number, per_axis, plain
 
 if TYPE_CHECKING:
     from rfkit.train.runs import RunRow
@@ -55,8 +55,8 @@ def runs_table(rows: list[RunRow]) -> Table:
         t.add_column(col.replace(" ", "\n", 1), justify="left" if col in ("run", "network", "device", "target met")
                      else "right", overflow="fold", no_wrap=col == "run")
     for r in rows:
-        t.add_row(*_cells(r))
-    notes = [f"{Path(r.run_dir).name}: {r.note}" for r in rows if r.note]
+        t.add_row(*map(plain, _cells(r)))
+    notes = [plain(f"{Path(r.run_dir).name}: {r.note}") for r in rows if r.note]
     if notes:
         t.caption = "\n".join(notes)
     return t

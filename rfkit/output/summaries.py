@@ -24,7 +24,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from rfkit.output.render import per_axis
+from rfkit.output.render import per_axis, plain
 
 if TYPE_CHECKING:
     from rfkit.analysis.report import ModuleStats, Report, TorchinfoRow
@@ -188,7 +188,7 @@ def memory_lines(report: Report) -> list[tuple[str, str]]:
 
 
 def rich_summary(report: Report, depth: int = 3) -> Group:
-    table = Table(title=f"{report.model_name}  (input {'x'.join(map(str, report.input_shape[1:]))}, batch "
+    table = Table(title=f"{plain(report.model_name)}  (input {'x'.join(map(str, report.input_shape[1:]))}, batch "
                         f"{report.input_shape[0]})", box=box.SIMPLE_HEAVY, header_style="bold cyan",
                   title_style="bold", pad_edge=False)
     for col, just in (("module", "left"), ("kind", "left"), ("output shape", "left"), ("params", "right"),
@@ -203,8 +203,8 @@ def rich_summary(report: Report, depth: int = 3) -> Group:
         if not row.call.is_leaf:
             params = f"[dim]{row.total_params:,}[/]"
         rf = row.call.out_rf
-        table.add_row("  " * (row.call.depth - 1) + row.call.name.rsplit(".", 1)[-1], row.call.kind, shape,
-                      params, f"{row.macs:,}" if row.macs else "-",
+        table.add_row("  " * (row.call.depth - 1) + plain(row.call.name.rsplit(".", 1)[-1]), plain(row.call.kind),
+                      shape, params, f"{row.macs:,}" if row.macs else "-",
                       per_axis(tuple(a.r for a in rf)) if rf else "-",
                       per_axis(tuple(a.j for a in rf)) if rf else "-")
     totals = Text()

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from rfkit.errors import RfkitError
+from rfkit.errors import RfkitError, one_line
 
 
 def resolve(path: str | Path) -> Path:
@@ -32,9 +32,7 @@ def state_dict(path: str | Path) -> tuple[Path, dict]:
     try:
         obj = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, pickle of arbitrary objects, not a torch file at all
-        text = str(exc).strip().splitlines()
-        raise RfkitError(f"cannot read checkpoint {file} ({type(exc).__name__}: "
-                         f"{text[0][:160] if text else 'unreadable'})") from None
+        raise RfkitError(f"cannot read checkpoint {file} ({one_line(exc)[:200]})") from None
     state = obj.get("model", obj) if isinstance(obj, dict) else None
     if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise RfkitError(f"checkpoint {file} holds no state_dict (expected rfkit train's best.pt/last.pt "

@@ -3,13 +3,15 @@ validated, saved as the run directory's config.json and read back to resume."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
 
+from rfkit.analysis.devices import parse_device
 from rfkit.errors import RfkitError
 from rfkit.train import data
 
@@ -41,17 +43,92 @@ class TrainConfig:
 
 
 def resolve_device(device: str) -> str:
+    device = parse_device(device, "--device", meta=False)
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise RfkitError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
-        index = int(device.split(":")[1]) if ":" in device else 0
-        if index >= torch.cuda.device_count():
-            raise RfkitError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here")
-    elif device not in ("cpu", "mps"):
-        raise RfkitError(f"--device {device!r}: use auto, cpu, cuda or cuda:N")
     return device
+
+
+LOADER_NAMES = ("fast", "torchvision")  # rfkit.train.loaders.LOADERS' keys (that module imports this one)
+SEED_LIMIT = 2 ** 32
+_FLAGS = {"epochs": "--epochs", "batch_size": "--batch-size", "seed": "--seed", "lr": "--lr", "loader": "--loader",
+          "amp": "--amp", "dataset": "--dataset", "workers": "workers"}
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _positive(v) -> str | None:
+    return None if _is_int(v) and v > 0 else "needs a positive integer"
+
+
+def _seed(v) -> str | None:
+    return None if _is_int(v) and 0 <= v < SEED_LIMIT else f"needs an integer from 0 to {SEED_LIMIT - 1}"
+
+
+def _lr(v) -> str | None:
+    ok = (_is_int(v) or isinstance(v, float)) and math.isfinite(v) and v > 0
+    return None if ok else "needs a finite number > 0 (e.g. 0.01)"
+
+
+_RULES = {"epochs": _positive, "batch_size": _positive, "seed": _seed, "lr": _lr,
+          "workers": lambda v: None if _is_int(v) and v >= 0 else "needs an integer >= 0",
+          "amp": lambda v: None if v in (None, "bf16") else "only bf16 is supported"}
+
+
+def check_flags(**flags):
+    """Flag values (None: not given) checked on their own, before a model is built or a file is read:
+    a value given is used as given, never replaced by a default."""
+    for name, value in flags.items():
+        if value is not None and (problem := _RULES[name](value)):
+            raise RfkitError(f"{_FLAGS[name]} {value!r}: {problem}")
+
+
+def _problems(c: TrainConfig):
+    """(field, value, what it needs) for each value a run cannot use."""
+    for name in ("model", "name", "dataset", "data_dir", "run_dir", "device", "loader", "optimizer"):
+        if not isinstance(getattr(c, name), str) or not getattr(c, name):
+            yield name, getattr(c, name), "needs a non-empty string"
+    for name in ("epochs", "batch_size", "seed", "workers", "amp"):
+        if problem := _RULES[name](getattr(c, name)):
+            yield name, getattr(c, name), problem
+    if c.dataset not in data.DATASETS:
+        yield "dataset", c.dataset, f"is not one of {', '.join(data.DATASETS)}"
+    if c.loader not in LOADER_NAMES:
+        yield "loader", c.loader, f"is not one of {', '.join(LOADER_NAMES)}"
+    for name in ("compile", "channels_last"):
+        if not isinstance(getattr(c, name), bool) and not (name == "channels_last" and c.channels_last is None):
+            yield name, getattr(c, name), "needs true or false"
+    optimizer = getattr(torch.optim, c.optimizer, None) if isinstance(c.optimizer, str) else None
+    if not (isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer)):
+        yield "optimizer", c.optimizer, "is not a torch.optim optimizer"
+    if not isinstance(c.optimizer_kwargs, dict):
+        yield "optimizer_kwargs", c.optimizer_kwargs, "needs a table of keyword arguments"
+    elif "lr" in c.optimizer_kwargs and (problem := _RULES["lr"](c.optimizer_kwargs["lr"])):
+        yield "lr", c.optimizer_kwargs["lr"], problem
+    if c.schedule is not None:
+        s = c.schedule
+        ok = (isinstance(s, dict) and isinstance(s.get("kwargs"), dict) and s.get("per") in ("batch", "epoch")
+              and isinstance(getattr(torch.optim.lr_scheduler, str(s.get("name")), None), type))
+        if not ok:
+            yield "schedule", s, "needs {name: a torch.optim.lr_scheduler class, kwargs: {...}, per: batch|epoch}"
+    for name in ("train_transforms", "test_transforms"):
+        value = getattr(c, name)
+        if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+            yield name, value, "needs a list of transform strings"
+    if not isinstance(c.inferred, dict):
+        yield "inferred", c.inferred, "needs a table"
+
+
+def validate(config: TrainConfig, source: str | None = None) -> TrainConfig:
+    """Every value a run uses, checked before anything is read or written. Values from flags are named by
+    their flag; values from a run's config.json (`source`) name that file."""
+    for name, value, need in _problems(config):
+        if source is not None:
+            raise RfkitError(f"{source}: {name} {value!r} {need}; the run directory is damaged, start a new run")
+        raise RfkitError(f"{_FLAGS.get(name, name)} {value!r}: {need}")
+    return config
 
 
 def make_config(model_spec: str, name: str, card, *, dataset=None, data_dir=None, run_dir=None, device="auto",
@@ -59,42 +136,69 @@ def make_config(model_spec: str, name: str, card, *, dataset=None, data_dir=None
                 workers=None, channels_last=None) -> TrainConfig:
     """The card's recipe, with any flag given taking its place."""
     recipe = card.recipe if card is not None else None
-    dataset = dataset or (card.dataset if card else None)
+    dataset = dataset if dataset is not None else (card.dataset if card else None)
     if dataset is None:
         raise RfkitError(f"{model_spec} is not a zoo network: pass --dataset ({', '.join(data.DATASETS)})")
-    if dataset not in data.DATASETS:
-        raise RfkitError(f"unknown --dataset {dataset!r}; choose one of {', '.join(data.DATASETS)}")
     if recipe is not None:
         opt, opt_kwargs = recipe.optimizer, dict(recipe.optimizer_kwargs)
         schedule = ({"name": recipe.schedule.name, "kwargs": dict(recipe.schedule.kwargs), "per": recipe.schedule.per}
                     if recipe.schedule else None)
         train_t, test_t = list(recipe.train_transforms), list(recipe.test_transforms)
-        epochs, batch_size = epochs or recipe.epochs, batch_size or recipe.batch_size
+        default_epochs, default_batch = recipe.epochs, recipe.batch_size
     else:
         opt, opt_kwargs, schedule = "SGD", {"lr": 0.01, "momentum": 0.9}, None
         train_t = test_t = ["ToTensor()"] + ([data.NORMALIZE[dataset]] if dataset in data.NORMALIZE else [])
-        epochs, batch_size = epochs or 10, batch_size or 128
+        default_epochs, default_batch = 10, 128
+    epochs = default_epochs if epochs is None else epochs  # a flag given is used as given: 0 is an error
+    batch_size = default_batch if batch_size is None else batch_size
     if lr is not None:
         opt_kwargs["lr"] = lr
         if schedule and schedule["name"] == "OneCycleLR":
             schedule["kwargs"]["max_lr"] = lr
-    if epochs <= 0 or batch_size <= 0:
-        raise RfkitError("--epochs and --batch-size must be positive")
+    check_flags(epochs=epochs, batch_size=batch_size, seed=seed, lr=lr, amp=amp, workers=workers)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return TrainConfig(
+    return validate(TrainConfig(
         model=model_spec, name=name, dataset=dataset, data_dir=str(data_dir or data.default_data_dir()),
         run_dir=str(run_dir or Path("runs") / f"{name}-{stamp}"), device=resolve_device(device),
         epochs=epochs, batch_size=batch_size, seed=seed, loader=loader, optimizer=opt,
         optimizer_kwargs=opt_kwargs, schedule=schedule, train_transforms=train_t, test_transforms=test_t,
         compile=compile, amp=amp, workers=workers if workers is not None else min(4, (os.cpu_count() or 2) - 1),
         inferred=dict(recipe.inferred) if recipe else {}, channels_last=channels_last,
-    )
+    ))
 
 
 def load_config(run_dir: Path, **overrides) -> TrainConfig:
-    path = Path(run_dir) / "config.json"
+    """A run's config.json, checked, with `overrides` (flags given; None: not given) in its place and
+    `run_dir` where the file is (a run directory may have moved). Reads only: a damaged file is named,
+    never rewritten."""
+    run_dir = Path(run_dir)
+    path = run_dir / "config.json"
+    if not run_dir.is_dir():
+        raise RfkitError(f"--resume {run_dir}: no such run directory")
     if not path.is_file():
         raise RfkitError(f"--resume {run_dir}: no config.json there (not an rfkit run directory)")
-    values = json.loads(path.read_text())
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return TrainConfig(**values)
+    damaged = f"{path} is damaged"
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RfkitError(f"{damaged} (not JSON: {exc}); the run cannot be resumed, start a new run") from None
+    except OSError as exc:
+        raise RfkitError(f"cannot read {path}: {exc.strerror}") from None
+    if not isinstance(values, dict):
+        raise RfkitError(f"{damaged} (a JSON {type(values).__name__}, not an object); start a new run")
+    known = {f.name for f in fields(TrainConfig)}
+    required = {f.name for f in fields(TrainConfig) if f.default is MISSING and f.default_factory is MISSING}
+    missing, unknown = sorted(required - set(values)), sorted(set(values) - known)
+    if missing or unknown:
+        what = "; ".join(part for part in (f"missing {', '.join(missing)}" if missing else "",
+                                           f"unknown {', '.join(unknown)}" if unknown else "") if part)
+        raise RfkitError(f"{damaged} ({what}); the run cannot be resumed, start a new run")
+    config = validate(TrainConfig(**values), source=str(path))
+    if overrides.get("device") is None:
+        try:
+            resolve_device(config.device)
+        except RfkitError:
+            raise RfkitError(f"the run in {run_dir} trained on {config.device}, which this machine cannot use; "
+                             f"resume with --device cpu") from None
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return validate(replace(config, run_dir=str(run_dir), **given))  # the run is where its config.json is

@@ -25,6 +25,12 @@ def learning_curves(metrics: list[dict], path: Path, title: str):
     _save(fig, path)
 
 
+def _name(classes: list[str], index: int) -> str:
+    """A class name; a model with more outputs than the dataset has classes (the seed's UltimusNet
+    returns 48 logits for 10 classes) can predict an index with none, shown as the number."""
+    return classes[index] if 0 <= index < len(classes) else str(index)
+
+
 def misclassified_grid(images: torch.Tensor, truth: list[int], predicted: list[int], classes: list[str],
                        path: Path, title: str):
     """Up to 25 uint8 images (N, C, H, W) with 'true -> predicted' labels."""
@@ -41,7 +47,7 @@ def misclassified_grid(images: torch.Tensor, truth: list[int], predicted: list[i
             ax.imshow(image[0].numpy(), cmap="gray")
         else:
             ax.imshow(image.permute(1, 2, 0).numpy())
-        ax.set_title(f"{classes[truth[k]]} -> {classes[predicted[k]]}", fontsize=8, color="crimson")
+        ax.set_title(f"{_name(classes, truth[k])} -> {_name(classes, predicted[k])}", fontsize=8, color="crimson")
     if n == 0:
         axes.flat[0].text(0.5, 0.5, "no misclassified test images", ha="center", va="center")
     fig.suptitle(title)

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from rfkit.output.erf import ratio_text, share_text
-from rfkit.output.render import per_axis
+from rfkit.output.render import per_axis, plain
 
 
 class RichReporter:
@@ -71,20 +71,20 @@ def final_panel(config, result, card, report, checks) -> Panel:
         window = [m for m in result.metrics if m["epoch"] <= (targets.within_epochs or config.epochs)]
         met = any(m["test_acc"] >= targets.min_test_acc for m in window)
         t.add_row(f"target >= {targets.min_test_acc}% within {targets.within_epochs} epochs",
-                  "[green]met[/]" if met else "[red]not met[/]", "; ".join(targets.text))
+                  "[green]met[/]" if met else "[red]not met[/]", plain("; ".join(targets.text)))
     t.add_row("params", f"{report.params:,}", f"{card.documented.params:,}" if card else "-")
     t.add_row("RF at output / entering first global op",
               f"{per_axis(report.rf)} / {per_axis(report.rf_before_global) if report.first_global else '-'}", "")
     if result.erf is not None:
         t.add_row(f"ERF area ratio (best.pt, {result.erf['samples']} test images)", ratio_text(result.erf),
-                  f"layer {result.erf['layer']}")
+                  plain(f"layer {result.erf['layer']}"))
         t.add_row("ERF mass inside the theoretical RF", share_text(result.erf["in_rf_share"]),
                   "erf.png, erf.json")
     elif result.erf_note:
-        t.add_row("effective RF", "-", result.erf_note)
+        t.add_row("effective RF", "-", plain(result.erf_note))
     if checks:
         status = "[green]pass[/]" if all(c.passed for c in checks) else "[red]FAIL[/]"
-        t.add_row("budget", status, ", ".join(f"{c.name} {c.limit}" for c in checks))
+        t.add_row("budget", status, plain(", ".join(f"{c.name} {c.limit}" for c in checks)))
     footer = (f"{config.name} on {config.dataset}, {config.loader} loader, {config.device}, "
               f"{len(result.metrics)} epoch(s) - run directory {result.run_dir}")
-    return Panel(t, title=f"[bold]{config.name}: results[/]", subtitle=footer, box=box.ROUNDED)
+    return Panel(t, title=f"[bold]{plain(config.name)}: results[/]", subtitle=plain(footer), box=box.ROUNDED)

@@ -21,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from rfkit.analysis.erf import erf
-from rfkit.errors import RfkitError
+from rfkit.errors import RfkitError, one_line
 from rfkit.output.plots import plot_erf
 from rfkit.train import checkpoints, plots
 from rfkit.train.config import TrainConfig
@@ -127,13 +127,18 @@ class Trainer:
     def _batch(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=self.memory_format) if x.dim() == 4 else x
 
-    def resume(self):
-        state = torch.load(self.run_dir / "last.pt", map_location=self.device, weights_only=True)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.schedule is not None:
-            self.schedule.load_state_dict(state["schedule"])
-        _set_rng_state(state["rng"])
+    def resume(self, state: dict | None = None):
+        """Continue from last.pt (`state`: it, already read by `read_checkpoint`)."""
+        state = read_checkpoint(self.run_dir) if state is None else state
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            if self.schedule is not None:
+                self.schedule.load_state_dict(state["schedule"])
+            _set_rng_state(state["rng"])
+        except Exception as exc:
+            raise RfkitError(f"{self.run_dir / 'last.pt'} does not fit {self.config.model} as configured in "
+                             f"config.json ({one_line(exc)}); start a new run") from None
         self.metrics = list(state["metrics"])
         self.start_epoch = state["epoch"] + 1
 
@@ -258,18 +263,48 @@ class Trainer:
         return RunResult(self.run_dir, self.metrics, *self.effective_rf())
 
 
+_CHECKPOINT_KEYS = {"model", "optimizer", "schedule", "epoch", "rng", "metrics"}
+
+
+def read_checkpoint(run_dir: Path) -> dict:
+    """last.pt, checked to be a whole rfkit checkpoint; a truncated or foreign file is named, not loaded."""
+    path = Path(run_dir) / "last.pt"
+    if not path.is_file():
+        raise RfkitError(f"--resume {run_dir}: no last.pt there (nothing to resume)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise RfkitError(f"{path} is damaged ({one_line(exc)}): it cannot be resumed; start a new run "
+                         f"(best.pt, if there, holds the best weights)") from None
+    missing = sorted(_CHECKPOINT_KEYS - set(state)) if isinstance(state, dict) else None
+    if missing is None or missing or not isinstance(state["epoch"], int) or state["epoch"] < 1 \
+            or not isinstance(state["metrics"], list) or not isinstance(state["rng"], dict):
+        what = f"missing {', '.join(missing)}" if missing else "unexpected contents"
+        raise RfkitError(f"{path} is not an rfkit checkpoint ({what}): it cannot be resumed; start a new run")
+    return state
+
+
 def start(config: TrainConfig, model: nn.Module, reporter=None, resume: bool = False) -> Trainer:
-    """A trainer on a fresh run directory (refusing to overwrite one), or resuming one."""
+    """A trainer on a fresh run directory (refusing to overwrite one), or resuming one. Everything is
+    checked (config, checkpoint, data) before anything is written: a refused start leaves no trace."""
     run_dir = Path(config.run_dir)
+    state = None
     if resume:
-        if not (run_dir / "last.pt").is_file():
-            raise RfkitError(f"--resume {run_dir}: no last.pt there (nothing to resume)")
+        state = read_checkpoint(run_dir)
+        if state["epoch"] >= config.epochs:
+            raise RfkitError(f"{run_dir} already has {state['epoch']} of {config.epochs} epoch(s) done: pass "
+                             f"--epochs N above {state['epoch']} to train on")
+    elif run_dir.exists() and not run_dir.is_dir():
+        raise RfkitError(f"--run-dir {run_dir} is a file; choose a directory")
     elif run_dir.exists() and any(run_dir.iterdir()):
         raise RfkitError(f"run directory {run_dir} exists and is not empty; pass --resume {run_dir} to continue "
                          f"it or choose another --run-dir")
-    run_dir.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(config, model, reporter)
     if resume:
-        trainer.resume()
+        trainer.resume(state)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RfkitError(f"cannot create run directory {run_dir}: {exc.strerror}") from None
     _write_json(asdict(config), run_dir / "config.json")
     return trainer
