@@ -3,9 +3,20 @@ from rfkit.errors import ModelLoadError, RfkitError, TraceError
 from rfkit.analysis.rules import register_rule
 from rfkit.analysis.report import Layer, Report
 from rfkit.analysis.tracing import trace
+from rfkit.analysis.erf import ErfResult, erf
 from rfkit.api import CheckResult, FitResult, Summary, check, fit, summary
 
 __version__ = "0.1.0"
 
-__all__ = ["trace", "summary", "check", "fit", "Report", "Layer", "Summary", "CheckResult", "FitResult",
-           "register_rule", "RfkitError", "TraceError", "ModelLoadError", "__version__"]
+__all__ = ["trace", "summary", "check", "fit", "erf", "runs", "Report", "Layer", "Summary", "CheckResult",
+           "FitResult", "ErfResult", "register_rule", "RfkitError", "TraceError", "ModelLoadError", "__version__"]
+
+
+def runs(paths=None, root="runs"):
+    """One row per run directory (rfkit.train.runs.RunRow): params, MACs and RF traced from the run's
+    model, accuracy from metrics.json, ERF area ratios from erf.json. `paths`: run directories or folders
+    of them (default: all under `root`). Imported on call: training pulls in torchvision."""
+    from rfkit.loading import load
+    from rfkit.train.runs import collect
+
+    return collect(paths, root, lambda spec: load(spec, need_size=False))

@@ -442,5 +442,102 @@ def zoo_list():
     console.print(t)
 
 
+class ErfFormat(str, Enum):
+    rich = "rich"
+    json = "json"
+
+
+@app.command("erf")
+@guarded
+def erf_command(
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    input_size: Optional[str] = typer.Option(None, "--input-size", "-i", help=SIZE_HELP + "; random inputs"),
+    layer: Optional[str] = typer.Option(None, help="Layer name from `rfkit table --all` (default: the tensor "
+                                                   "entering the first global op, else the output)."),
+    dataset: Optional[str] = typer.Option(None, help="mnist, fashion-mnist, cifar10 or imagefolder: real test "
+                                                     "images (default: random normal inputs)."),
+    data_dir: Optional[Path] = typer.Option(None, help="Where the data lives (default: the run's, then "
+                                                       "$RFKIT_DATA or ~/.cache/rfkit/data)."),
+    samples: Optional[int] = typer.Option(None, help="Inputs averaged (default 256 test images, or 32 random)."),
+    checkpoint: Optional[Path] = typer.Option(None, help="best.pt/last.pt, a state_dict, or a run directory "
+                                                         "(its best.pt); default: the initialisation."),
+    out: Optional[Path] = typer.Option(None, help="Write erf.png and erf.json into this directory."),
+    fmt: ErfFormat = typer.Option(ErfFormat.rich, "--format", "-f", help="rich (a panel) or json."),
+    device: str = typer.Option("cpu", help="Where the gradient pass runs: cpu (float64) or cuda[:N] (the "
+                                           "model's dtype)."),
+):
+    """Effective receptive field (Luo et al. 2016): where the centre unit's input gradient actually lies,
+    beside its theoretical RF; the model's initialisation or trained weights."""
+    from rfkit.output import erf as erf_out
+    from rfkit.output.plots import plot_erf
+    from rfkit.train import checkpoints, data
+    from rfkit.train import config as train_config
+
+    device = parse_device(device, meta=False)
+    device = "cpu" if device == "auto" else device
+    loaded = load(model, input_size, need_size=dataset is None)
+    weights = "initialisation"
+    run_config = None
+    if checkpoint is not None:
+        file = checkpoints.load_weights(loaded.model, checkpoint)
+        weights = str(file)
+        if (file.parent / "config.json").is_file():
+            run_config = train_config.load_config(file.parent)
+    images = None
+    if dataset is not None:
+        config = train_config.make_config(model, loaded.name, loaded.card, dataset=dataset, device="cpu",
+                                          data_dir=data_dir or (run_config.data_dir if run_config else None))
+        transforms = run_config.test_transforms if run_config and run_config.dataset == dataset else \
+            config.test_transforms
+        images = data.test_images(dataset, Path(config.data_dir), 256 if samples is None else samples, transforms)
+        if input_size is not None and tuple(images.shape[1:]) != loaded.input_size:
+            raise RfkitError(f"--input-size {input_size} differs from the {dataset} images' size "
+                             f"{','.join(map(str, images.shape[1:]))}; leave it out with --dataset")
+        inputs, described = images, f"first {len(images)} {dataset} test images"
+    else:
+        inputs, described = loaded.input_size, "random normal inputs (seed 0)"
+    result = rfkit.erf(loaded.model, inputs, layer, samples=samples, device=device)
+    numbers = {**result.to_dict(), "model": loaded.name, "inputs": described, "weights": weights}
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "erf.json").write_text(erf_out.erf_json(numbers))
+        plot_erf(numbers, out / "erf.png", image=images,
+                 title=f"{loaded.name} ({'trained: ' + file.parent.name + '/' + file.name if checkpoint else 'initialisation'}): "
+                       f"ERF of {result.layer}")
+    if fmt == ErfFormat.json:
+        emit(erf_out.erf_json(numbers))
+    else:
+        console.print(erf_out.erf_panel(numbers))
+        if out is not None:
+            console.print(render.plain(f"wrote {out / 'erf.png'} and {out / 'erf.json'}"), highlight=False)
+
+
+@app.command("runs")
+@guarded
+def runs_command(
+    run_dirs: Optional[list[Path]] = typer.Argument(None, help="Run directories, or folders of them "
+                                                               "(default: all under runs/)."),
+    fmt: TableFormat = typer.Option(TableFormat.rich, "--format", "-f", help="rich, markdown, json or csv."),
+    plot: Optional[Path] = typer.Option(None, help="Also draw accuracy against params (ERF as colour) to this PNG."),
+):
+    """One table over run directories: params, MACs, theoretical and effective RF, accuracy, speed."""
+    from rfkit.output import runs as runs_out
+
+    rows = rfkit.runs(run_dirs)
+    if fmt == TableFormat.rich:
+        console.print(runs_out.runs_table(rows))
+    else:
+        emit({TableFormat.markdown: runs_out.runs_markdown, TableFormat.json: runs_out.runs_json,
+              TableFormat.csv: runs_out.runs_csv}[fmt](rows))
+    if plot is not None:
+        from rfkit.output.plots import plot_runs
+
+        try:
+            plot_runs(rows, plot)
+        except ValueError as exc:
+            raise RfkitError(f"--plot {plot}: {exc}") from None
+        (console if fmt == TableFormat.rich else err_console).print(render.plain(f"wrote {plot}"), highlight=False)
+
+
 def main():
     app()

@@ -120,4 +120,6 @@ def test_every_cell_ran_without_error(executed):
     for cell_id, outputs in _outputs(executed[0]).items():
         assert not [o for o in outputs if o.output_type == "error"], cell_id
     erf = _outputs(executed[0])["erf"]
-    assert erf  # the ERF image, or the line saying this rfkit has none
+    printed = "".join(o.text for o in erf if o.output_type == "stream")
+    assert "mass inside it 1.0000" in printed  # every gradient lies inside the theoretical RF
+    assert any("image/png" in o.get("data", {}) for o in erf)

@@ -175,7 +175,12 @@ class _Recorder(TorchFunctionMode):
         for t, s in zip(outputs, states):
             self.states[id(t)] = (t, s)
         self._record(display, call, outcome, states[0], _nbytes([t for t, _, _ in stateful]), _nbytes(outputs))
+        self.on_layer(self.layers[-1], [t for t, _, _ in stateful], outputs)
         return result
+
+    def on_layer(self, layer: Layer, inputs: list[torch.Tensor], outputs: list[torch.Tensor]):
+        """Called after each op recorded as a layer, with its position-carrying inputs and its outputs.
+        A no-op here: a hook for recorders that need the tensors themselves (rfkit.analysis.erf)."""
 
     @staticmethod
     def _shortcut(rule_name: str, display: str, args: tuple, kwargs: dict) -> torch.Tensor | None:

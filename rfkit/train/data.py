@@ -15,6 +15,7 @@ import torch
 import torchvision
 
 from rfkit.errors import RfkitError, one_line
+from rfkit.train import augment
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10", "imagefolder")
 NORMALIZE = {  # each dataset's standard per-channel mean and std, as a recipe writes it
@@ -22,6 +23,7 @@ NORMALIZE = {  # each dataset's standard per-channel mean and std, as a recipe w
     "fashion-mnist": "Normalize((0.2860,), (0.3530,))",
     "cifar10": "Normalize((0.4914, 0.4822, 0.4465), (0.247, 0.2435, 0.2616))",
 }
+IMAGE_SIZE = {"mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28), "cifar10": (3, 32, 32)}  # (C, H, W)
 _EXPECTED = {
     "mnist": "MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte",
     "fashion-mnist": "FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte",
@@ -168,3 +170,15 @@ def load_split(name: str, root: Path, train: bool) -> Split:
         raise RfkitError(f"images in {root} differ in size ({sorted(shapes)[:3]}...): the fast loader needs one "
                          f"size; use --loader torchvision")
     return Split(torch.stack(images), torch.tensor([label for _, label in ds.samples]), classes)
+
+
+def test_images(name: str, root: Path, n: int, transforms) -> torch.Tensor:
+    """The first `n` test images through the recipe's test `transforms` (torchvision's own
+    pipeline: the reference), as one float batch (n, C, H, W)."""
+    if n <= 0:
+        raise RfkitError(f"--samples must be positive, got {n}")
+    ds = dataset(name, root, train=False, transform=augment.torchvision_pipeline(tuple(transforms)))
+    images = [ds[i][0] for i in range(min(n, len(ds)))]
+    if not images:
+        raise RfkitError(f"the {name} test split in {root} is empty")
+    return torch.stack(images)

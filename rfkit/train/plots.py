@@ -1,18 +1,13 @@
 """PNG figures of a training run: learning curves and misclassified test images."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 from matplotlib.figure import Figure  # no pyplot: no backend switch, no global figure state (a notebook's
 # inline plots keep working after a run)
 
-
-def _save(fig: Figure, path: Path):
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
+from rfkit.output.plots import save as _save
 
 
 def learning_curves(metrics: list[dict], path: Path, title: str):

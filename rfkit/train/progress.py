@@ -1,7 +1,8 @@
 """What a person watches during `rfkit train` and `rfkit.fit`: a progress bar per
 epoch (loss, accuracy, samples/s; rich in a terminal, an HTML <progress> in a
 notebook), a seed-like log line per epoch, and the closing panel that sets
-measured results beside the documented ones."""
+measured results beside the documented ones, with the theoretical RF and the best
+checkpoint's effective RF."""
 from __future__ import annotations
 
 import time
@@ -13,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from rfkit.output import html
+from rfkit.output.erf import ratio_text, share_text
 from rfkit.output.render import per_axis, plain
 
 
@@ -118,6 +120,13 @@ def final_panel(config, result, card, report, checks) -> Panel:
     t.add_row("params", f"{report.params:,}", f"{card.documented.params:,}" if card else "-")
     t.add_row("RF at output / entering first global op",
               f"{per_axis(report.rf)} / {per_axis(report.rf_before_global) if report.first_global else '-'}", "")
+    if result.erf is not None:
+        t.add_row(f"ERF area ratio (best.pt, {result.erf['samples']} test images)", ratio_text(result.erf),
+                  plain(f"layer {result.erf['layer']}"))
+        t.add_row("ERF mass inside the theoretical RF", share_text(result.erf["in_rf_share"]),
+                  "erf.png, erf.json")
+    elif result.erf_note:
+        t.add_row("effective RF", "-", plain(result.erf_note))
     if checks:
         status = "[green]pass[/]" if all(c.passed for c in checks) else "[red]FAIL[/]"
         t.add_row("budget", status, plain(", ".join(f"{c.name} {c.limit}" for c in checks)))

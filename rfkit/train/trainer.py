@@ -1,11 +1,13 @@
 """Training: a zoo card's documented recipe (optimizer, LR schedule, epochs,
 batch size, augmentation), run for real, with measured accuracy set beside the
 documentation. Every epoch writes metrics and an atomic checkpoint to the run
-directory, so a run can be resumed, also after Ctrl-C; figures are drawn once,
-at the end, off the per-epoch path.
+directory, so a run can be resumed, also after Ctrl-C; figures and the effective
+receptive field of the best checkpoint are computed once, at the end, off the
+per-epoch path.
 """
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import math
@@ -18,16 +20,23 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from rfkit.analysis.erf import erf
 from rfkit.errors import RfkitError, one_line
-from rfkit.train import plots
+from rfkit.output.plots import plot_erf
+from rfkit.train import checkpoints, plots
 from rfkit.train.config import TrainConfig
 from rfkit.train.loaders import LOADERS
+
+
+ERF_SAMPLES = 256  # test images for the end-of-run effective receptive field
 
 
 @dataclass
 class RunResult:
     run_dir: Path
     metrics: list[dict]
+    erf: dict | None = None  # erf.json's numbers (rfkit.erf/1)
+    erf_note: str | None = None  # why there are none
 
     @property
     def best(self) -> dict | None:
@@ -207,6 +216,26 @@ class Trainer:
         plots.misclassified_grid(images, truth, wrong_pred.tolist(), classes, self.run_dir / "misclassified.png",
                                  f"{self.config.name}: misclassified test images (true -> predicted)")
 
+    def effective_rf(self) -> tuple[dict | None, str | None]:
+        """The ERF of best.pt's weights (in a copy of the model) on the first ERF_SAMPLES test images from
+        the loader, written as erf.json and erf.png. A model whose ERF cannot be measured (no position
+        left to take a centre of, dead units) gets a note instead: the run's results stand."""
+        model = copy.deepcopy(self.model)
+        checkpoints.load_weights(model, self.run_dir / "best.pt")
+        x = next(iter(self.loader.test_batches(ERF_SAMPLES)))[0]
+        try:
+            result = erf(model, x, device=self.device)
+        except RfkitError as exc:
+            return None, f"ERF not measured: {exc}"
+        best = max(self.metrics, key=lambda m: m["test_acc"])
+        data = {**result.to_dict(), "model": self.config.name,
+                "inputs": f"first {result.samples} {self.config.dataset} test images",
+                "weights": f"best.pt (epoch {best['epoch']})"}
+        _write_json(data, self.run_dir / "erf.json")
+        plot_erf(data, self.run_dir / "erf.png", image=x,
+                 title=f"{self.config.name}, best.pt (epoch {best['epoch']}): ERF of {result.layer}")
+        return data, None
+
     def run(self) -> RunResult:
         best_acc = max((m["test_acc"] for m in self.metrics), default=-1.0)
         misclassified = None
@@ -227,9 +256,11 @@ class Trainer:
             _write_metrics(self.metrics, self.run_dir)
             if self.reporter:
                 self.reporter.epoch_line(row, self.config.epochs)
-        if misclassified is not None:
-            self.figures(*misclassified)
-        return RunResult(self.run_dir, self.metrics)
+        if misclassified is None:  # nothing left to train: keep what the run already measured
+            saved = self.run_dir / "erf.json"
+            return RunResult(self.run_dir, self.metrics, json.loads(saved.read_text()) if saved.is_file() else None)
+        self.figures(*misclassified)
+        return RunResult(self.run_dir, self.metrics, *self.effective_rf())
 
 
 _CHECKPOINT_KEYS = {"model", "optimizer", "schedule", "epoch", "rng", "metrics"}
