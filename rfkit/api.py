@@ -200,7 +200,7 @@ class FitResult:
     `.run_dir`, the trained `.model`, its `.report`; displays the final panel and the curves."""
 
     config: TrainConfig
-    metrics: list[dict]
+    run: Any  # rfkit.train.trainer.RunResult: metrics, best, final, the best checkpoint's ERF
     model: Any
     report: Report
     card: Any = None
@@ -211,19 +211,21 @@ class FitResult:
         return Path(self.config.run_dir)
 
     @property
+    def metrics(self) -> list[dict]:
+        return self.run.metrics
+
+    @property
     def best(self) -> dict | None:
-        return max(self.metrics, key=lambda m: m["test_acc"], default=None)
+        return self.run.best
 
     @property
     def final(self) -> dict | None:
-        return self.metrics[-1] if self.metrics else None
+        return self.run.final
 
     def _panel(self):
         from rfkit.train import progress
-        from rfkit.train.trainer import RunResult
 
-        return progress.final_panel(self.config, RunResult(self.run_dir, self.metrics), self.card, self.report,
-                                    self.checks)
+        return progress.final_panel(self.config, self.run, self.card, self.report, self.checks)
 
     def __str__(self) -> str:
         from rfkit.output import render
@@ -325,4 +327,4 @@ def fit(model: nn.Module, dataset: str | None = None, *, epochs: int | None = No
               f"rfkit.fit(model, resume={config.run_dir!r})")
         raise
     report, checks = closing_analysis(trainer, card, card.input_size if card else None)
-    return FitResult(config, list(run.metrics), trainer.model, report, card, checks)
+    return FitResult(config, run, trainer.model, report, card, checks)
