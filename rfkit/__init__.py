@@ -1,12 +1,22 @@
 """rfkit: exact receptive-field and architecture analysis for PyTorch models."""
 from rfkit.errors import ModelLoadError, RfkitError, TraceError
 from rfkit.analysis.rules import register_rule
+from rfkit.analysis import report as _report_module
 from rfkit.analysis.report import Layer, Report
 from rfkit.analysis.tracing import trace
 from rfkit.analysis.erf import ErfResult, erf
 from rfkit.api import CheckResult, FitResult, Summary, check, fit, summary
 
 __version__ = "0.1.0"
+
+
+def _views():
+    from rfkit.output import views
+
+    return views
+
+
+_report_module.views = _views  # a Report renders itself through rfkit.output, loaded on first display
 
 __all__ = ["trace", "summary", "check", "fit", "erf", "runs", "Report", "Layer", "Summary", "CheckResult",
            "FitResult", "ErfResult", "register_rule", "RfkitError", "TraceError", "ModelLoadError", "__version__"]

@@ -13,6 +13,15 @@ from rfkit.analysis.rf import AxisRF
 AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
+def _no_views():
+    raise RuntimeError("a Report displays itself through rfkit.output; import rfkit first")
+
+
+# The module that renders a Report (rfkit.output.views), given by `import rfkit`: analysis never
+# imports the output layer, which sits above it.
+views = _no_views
+
+
 class Category(str, Enum):
     """What an op does to receptive fields (the rule's category)."""
 
@@ -258,50 +267,30 @@ class Report:
         return layer.r_in if layer is not None else None
 
     def __repr__(self) -> str:
-        from rfkit.output.render import per_axis
-
-        rf = per_axis(self.rf) if self.output else "-"
-        return (f"Report({self.model_name}, input {'x'.join(map(str, self.input_shape[1:]))}, {len(self.layers)} "
-                f"layers, RF {rf}, {self.total_params:,} params)")
+        return views().report_repr(self)
 
     def __str__(self) -> str:
         """The RF table exactly as `rfkit table` prints it (plain text)."""
-        from rfkit.output import render
-
-        return render.text(render.rf_table(self))
+        return views().report_text(self)
 
     def _repr_html_(self) -> str:
-        from rfkit.output import html, render
-
-        return html.block(html.from_rich(render.rf_table(self)))
+        return views().report_html(self)
 
     def _repr_markdown_(self) -> str:
         """Seed 002's markdown RF table (`rfkit table --format markdown`), for frontends that prefer it."""
-        from rfkit.output import render
-
-        return render.rf_markdown(self)
+        return views().report_markdown(self)
 
     def to_dict(self, all_rows: bool = False) -> dict:
         """The `rfkit.table/1` document (docs/json-schema.md); `all_rows`: every op, not only RF-changing ones."""
-        from rfkit.output import render
-
-        return render.report_dict(self, all_rows)
+        return views().report_dict(self, all_rows)
 
     def to_json(self, all_rows: bool = False) -> str:
         """What `rfkit table --format json` prints."""
-        from rfkit.output import render
-
-        return render.rf_json(self, all_rows)
+        return views().report_json(self, all_rows)
 
     def to_pandas(self, all_rows: bool = False):
         """A DataFrame of the CSV schema: one row per layer and spatial axis (needs `rfkit[pandas]`)."""
-        import io
-
-        from rfkit.errors import optional_import
-        from rfkit.output import render
-
-        pd = optional_import("pandas", "pandas")
-        return pd.read_csv(io.StringIO(render.rf_csv(self, all_rows)))
+        return views().report_pandas(self, all_rows)
 
     def layer(self, name: str) -> Layer:
         for layer in self.layers:
