@@ -40,7 +40,7 @@ def _sync(device: torch.device):
 def measure(trainer, batches, n: int, step_model=None, memory_format=None) -> float:
     """Samples per second over `n` training steps drawn from `batches`."""
     model, opt, device = trainer.model, trainer.optimizer, trainer.device
-    step_model = step_model or trainer.step_model
+    step_model = trainer.step_model if step_model is None else step_model
     model.train()
     warm = 3
     seen = 0
