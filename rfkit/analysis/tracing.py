@@ -205,10 +205,7 @@ class _Recorder(TorchFunctionMode):
 
     def _record(self, display: str, call: OpCall, outcome: rules.Outcome, out: TensorRF | None, in_bytes: int,
                 out_bytes: int):
-        owner = self.stack[-1][0] if self.stack else ""
-        key = (owner, display)
-        self.counters[key] = self.counters.get(key, 0) + 1
-        name = f"{owner + '.' if owner else ''}{display}#{self.counters[key]}"
+        owner, name = self._place(display)
         src = call.state
         rows = []
         for i, a in enumerate(src.axes):
@@ -222,8 +219,6 @@ class _Recorder(TorchFunctionMode):
                 start=b.start, r_min=b.r_min, exact=b.exact))
         if outcome.rule == rules.UNKNOWN or outcome.note:
             self.warnings.append(f"{name}: {outcome.note or 'unknown RF'}")
-        if self.stack:
-            self.stack[-1][5].append(len(self.layers))
         in_shapes = tuple(call.in_shapes)
         self.layers.append(Layer(
             index=len(self.layers), name=name, kind=display, op=display, module=owner,
@@ -231,17 +226,22 @@ class _Recorder(TorchFunctionMode):
             rule=Category(outcome.rule), axes=tuple(rows), note=outcome.note, in_bytes=in_bytes,
             out_bytes=out_bytes, macs=macs.count(call.name, in_shapes, call.out_shape)))
 
-    def _record_untracked(self, rule_name: str, display: str, arg_tensors: list, outputs: list):
-        """An op on inputs the RF is not measured in: a layer with shapes and MACs but no RF columns."""
+    def _place(self, display: str) -> tuple[str, str]:
+        """(owning module, layer name `[owner.]op#n`) of the next layer, which joins its owner's call."""
         owner = self.stack[-1][0] if self.stack else ""
         key = (owner, display)
         self.counters[key] = self.counters.get(key, 0) + 1
-        tracked = [t for t in arg_tensors if self.tracks(t)]
-        in_shapes = tuple(tuple(t.shape) for t in arg_tensors)
         if self.stack:
             self.stack[-1][5].append(len(self.layers))
+        return owner, f"{owner + '.' if owner else ''}{display}#{self.counters[key]}"
+
+    def _record_untracked(self, rule_name: str, display: str, arg_tensors: list, outputs: list):
+        """An op on inputs the RF is not measured in: a layer with shapes and MACs but no RF columns."""
+        owner, name = self._place(display)
+        tracked = [t for t in arg_tensors if self.tracks(t)]
+        in_shapes = tuple(tuple(t.shape) for t in arg_tensors)
         self.layers.append(Layer(
-            index=len(self.layers), name=f"{owner + '.' if owner else ''}{display}#{self.counters[key]}",
+            index=len(self.layers), name=name,
             kind=display, op=display, module=owner, in_shape=tuple(tracked[0].shape),
             out_shape=tuple(outputs[0].shape), in_shapes=in_shapes, rule=Category.NO_RF, axes=(),
             in_bytes=_nbytes(tracked), out_bytes=_nbytes(outputs),
