@@ -278,3 +278,28 @@ def test_train_builds_the_model_once(mnist_dir, tmp_path):
     assert result.exit_code == 0, result.output
     assert (tmp_path / "builds.txt").read_text().splitlines() == ["built"]
     assert "RF at output" in result.output  # the final panel traced the trained model
+
+
+VIEW_FLATTEN_NET = textwrap.dedent("""
+    import torch.nn as nn
+
+    class ViewFlatten(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3, padding=1)
+            self.fc = nn.Linear(4 * 28 * 28, 10)
+
+        def forward(self, x):
+            return self.fc(self.conv(x).view(-1, 4 * 28 * 28))
+""")
+
+
+def test_channels_last_by_default_and_not_for_a_forward_that_views(mnist_dir, tmp_path):
+    assert begin(config(mnist_dir, tmp_path, "cl")).memory_format == torch.channels_last
+    path = tmp_path / "viewnet.py"
+    path.write_text(VIEW_FLATTEN_NET)
+    result = runner.invoke(app, ["train", f"{path}:ViewFlatten", "--dataset", "mnist", "--data-dir", str(mnist_dir),
+                                 "--epochs", "1", "--batch-size", "64", "--device", "cpu",
+                                 "--run-dir", str(tmp_path / "view")])
+    assert result.exit_code == 0, result.output
+    assert len(json.loads((tmp_path / "view" / "metrics.json").read_text())) == 1

@@ -111,7 +111,7 @@ class Trainer:
         self.steps_per_epoch = math.ceil(self.n_train / config.batch_size)
         self.model = model.to(self.device)
         self.optimizer, self.schedule = _optimizer_and_schedule(config, self.model, self.steps_per_epoch)
-        self.memory_format = torch.channels_last if self._use_channels_last() else torch.preserve_format
+        self.memory_format = torch.channels_last if self._use_channels_last() else torch.contiguous_format
         self.model.to(memory_format=self.memory_format)
         self.step_model = torch.compile(self.model) if config.compile else self.model
         self.metrics: list[dict] = []
@@ -122,7 +122,22 @@ class Trainer:
         step (benchmarks/train_speed.py), and the layout cuDNN's tensor-core kernels want on a GPU."""
         if self.config.channels_last is not None:
             return self.config.channels_last
-        return len(self.loader.input_size) == 3
+        return len(self.loader.input_size) == 3 and self._forward_accepts_channels_last()
+
+    def _forward_accepts_channels_last(self) -> bool:
+        """A forward that flattens with `.view` (S5Net's `x.view(-1, 4096)`) cannot take a channels_last
+        batch; such a model keeps the default layout. One no-grad eval pass on two zero images decides."""
+        probe = torch.zeros(2, *self.loader.input_size, device=self.device)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                self.model.to(memory_format=torch.channels_last)(probe.contiguous(memory_format=torch.channels_last))
+            return True
+        except RuntimeError:
+            return False
+        finally:
+            self.model.train(was_training)
 
     def _batch(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=self.memory_format) if x.dim() == 4 else x
