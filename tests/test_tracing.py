@@ -276,3 +276,91 @@ def test_transposed_conv_and_bilinear_upsampling_are_marked_approximate():
     assert nearest.exact == (True, True) and nearest.j_out == (Fraction(1, 2),) * 2
     bilinear = rfkit.trace(nn.Upsample(scale_factor=2, mode="bilinear"), (1, 4, 4)).layer("")
     assert bilinear.exact == (False, False) and bilinear.r_out == (2, 2)
+
+
+# The meta shortcuts (an output made from a shape formula instead of torch's slow Python meta
+# kernel) against the kernels themselves: same shape, dtype and layout, or no shortcut at all.
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rfkit.analysis import rules
+from rfkit.analysis.tracing import _conv_output, _empty_like
+
+
+@st.composite
+def conv_calls(draw):
+    nd, groups = draw(st.integers(1, 3)), draw(st.sampled_from([1, 2, 3]))
+    c_in, c_out = groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 3))
+    kernel = draw(st.lists(st.integers(1, 5), min_size=nd, max_size=nd))
+    stride = draw(st.lists(st.integers(1, 3), min_size=nd, max_size=nd))
+    dilation = draw(st.lists(st.integers(1, 3), min_size=nd, max_size=nd))
+    padding = draw(st.one_of(st.sampled_from(["same", "valid"]), st.integers(0, 3),
+                             st.lists(st.integers(0, 3), min_size=nd, max_size=nd)))
+    stride = [1] * nd if padding == "same" else stride
+    size = draw(st.lists(st.integers(1, 12), min_size=nd, max_size=nd))
+    w_in = c_in // groups + draw(st.sampled_from([0, 0, 0, 1]))  # sometimes a channel mismatch
+    x = torch.empty(2, c_in, *size, device="meta")
+    w = torch.empty(c_out, w_in, *kernel, device="meta")
+    b = torch.empty(c_out, device="meta") if draw(st.booleans()) else None
+    return nd, (x, w, b, stride, padding, dilation, groups)
+
+
+@settings(max_examples=400, deadline=None)
+@given(conv_calls())
+def test_conv_shortcut_equals_the_meta_kernel_or_steps_aside(call):
+    nd, args = call
+    got = _conv_output(nd, args, {})
+    try:
+        expected = getattr(F, f"conv{nd}d")(*args)
+    except RuntimeError:
+        assert got is None  # a bad call reaches the kernel, and its error reaches the user
+        return
+    if got is not None:
+        assert (got.shape, got.stride(), got.dtype) == (expected.shape, expected.stride(), expected.dtype)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from([1, 2, 3, 5]), max_size=5), st.randoms(use_true_random=False))
+def test_empty_like_shortcut_keeps_torchs_layout(shape, rng):
+    x = torch.empty(shape, device="meta")
+    order = list(range(x.dim()))
+    rng.shuffle(order)
+    x = x.permute(order)
+    if x.dim() and rng.random() < 0.3:
+        d = rng.randrange(x.dim())
+        x = x.narrow(d, 0, max(1, x.shape[d] - 1))  # gaps: not dense
+    if x.dim() and rng.random() < 0.2:
+        d = rng.randrange(x.dim())
+        x = x.unsqueeze(d).expand(*x.shape[:d], 3, *x.shape[d:])  # overlapping
+    ours, torchs = _empty_like(x), torch.empty_like(x)
+
+    def layout(t):  # a size-1 dim's stride is arbitrary and never read
+        return [s for n, s in zip(t.shape, t.stride()) if n != 1], t.is_contiguous()
+
+    assert ours.shape == torchs.shape and layout(ours) == layout(torchs)
+
+
+def _inspect_bind(func, args, kwargs):
+    sig = rules.signature(func)
+    try:
+        bound = sig.bind(*args, **kwargs)
+    except TypeError:
+        return {}
+    bound.apply_defaults()
+    return dict(bound.arguments)
+
+
+BOUND_OPS = [F.conv2d, F.conv_transpose2d, F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d, F.interpolate,
+             F.pad, F.linear, F.layer_norm, F.batch_norm, F.unfold, F.pixel_shuffle, torch.cat, torch.flatten,
+             F.dropout, F.scaled_dot_product_attention, torch.Tensor.permute, torch.Tensor.view]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(BOUND_OPS), st.integers(0, 9), st.lists(st.sampled_from(
+    ["stride", "padding", "dilation", "groups", "bias", "kernel_size", "size", "scale_factor", "mode", "dim",
+     "p", "training", "eps", "weight", "input", "nope"]), max_size=3, unique=True))
+def test_fast_binding_equals_inspect(func, n_args, keywords):
+    args = tuple(range(n_args))
+    kwargs = {k: 7 for k in keywords}
+    assert rules.bind(func, args, kwargs) == _inspect_bind(func, args, kwargs)

@@ -128,7 +128,28 @@ def signature(func) -> inspect.Signature | None:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
+def _plain_parameters(func) -> tuple[tuple[str, ...], dict, frozenset] | None:
+    """(positional names, defaults, keyword names) of a signature without *args, **kwargs or
+    positional-only parameters, for binding without inspect's (slow) general machinery."""
+    sig = signature(func)
+    if sig is None or any(p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in sig.parameters.values()):
+        return None
+    params = sig.parameters.values()
+    return (tuple(p.name for p in params if p.kind == p.POSITIONAL_OR_KEYWORD),
+            {p.name: p.default for p in params if p.default is not p.empty},
+            frozenset(p.name for p in params))
+
+
 def bind(func, args: tuple, kwargs: dict) -> dict:
+    """The op's arguments by parameter name, defaults filled in ({} when they do not fit its signature)."""
+    plain = _plain_parameters(func)
+    if plain is not None:
+        positional, defaults, names = plain
+        given = dict(zip(positional, args))
+        if (len(args) <= len(positional) and not given.keys() & kwargs.keys() and kwargs.keys() <= names
+                and names <= given.keys() | kwargs.keys() | defaults.keys()):
+            return {**defaults, **given, **kwargs}
     sig = signature(func)
     if sig is None:
         return {}

@@ -16,25 +16,62 @@ import torch.nn as nn
 from rfkit.analysis.report import Layer, ModuleCall, ModuleStats, TorchinfoRow, TorchinfoSummary
 
 
-def _module(model: nn.Module, name: str) -> nn.Module:
-    return model.get_submodule(name.split("#")[0]) if name else model
+class ModuleTree:
+    """The model's modules read once per trace: each by its path, whether it is a leaf, and its
+    parameters, its own and its descendants', each tensor once, from one bottom-up pass (not one
+    `named_parameters()` walk per module). A parameter is filed under the module that holds it
+    and its name there, where `named_parameters()` would first find it."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self.by_path = dict(model.named_modules())
+        self.own: dict[int, list[tuple[nn.Module, str, torch.Tensor]]] = {}
+        self.is_leaf: dict[int, bool] = {}
+        self._below: dict[int, dict[int, tuple[nn.Module, str, torch.Tensor]]] = {}
+        self._numel: dict[int, int] = {}
+        stack = [(model, False)]
+        while stack:
+            module, children_done = stack.pop()
+            if id(module) in self._below:
+                continue
+            children = [c for c in module._modules.values() if c is not None]
+            if not children_done:
+                stack.append((module, True))
+                stack += [(c, False) for c in children if id(c) not in self._below]
+                continue
+            own: dict[int, tuple[nn.Module, str, torch.Tensor]] = {}
+            for name, p in module._parameters.items():
+                if p is not None and id(p) not in own:
+                    own[id(p)] = (module, name, p)
+            merged: dict[int, tuple[nn.Module, str, torch.Tensor]] = {}
+            for part in reversed([own] + [self._below[id(c)] for c in children]):
+                merged.update(part)  # the first place wins, as in named_parameters()
+            self.own[id(module)] = list(own.values())
+            self.is_leaf[id(module)] = not children
+            self._below[id(module)] = merged
+
+    def module(self, call_name: str) -> nn.Module:
+        path = call_name.split("#")[0]
+        found = self.by_path.get(path)
+        return found if found is not None else self.model.get_submodule(path)
+
+    def below(self, module: nn.Module) -> list[tuple[nn.Module, str, torch.Tensor]]:
+        return list(self._below[id(module)].values())
+
+    def numel(self, module: nn.Module) -> int:
+        """Elements of the module's parameters, its descendants' included, each tensor once."""
+        if id(module) not in self._numel:
+            self._numel[id(module)] = sum(p.numel() for _, _, p in self._below[id(module)].values())
+        return self._numel[id(module)]
 
 
-def module_rows(model: nn.Module, calls: list[ModuleCall], layers: list[Layer]) -> list[ModuleStats]:
+def module_rows(tree: ModuleTree, calls: list[ModuleCall], layers: list[Layer]) -> list[ModuleStats]:
     """One row per module call, in call order; a parameter tensor is counted at its first module."""
-    own_by_name = {name: list(m.parameters(recurse=False)) for name, m in model.named_modules()}
-    subtree: dict[str, dict[int, int]] = {}
-    for name, own in own_by_name.items():
-        parts = name.split(".") if name else []
-        for depth in range(len(parts) + 1):
-            bucket = subtree.setdefault(".".join(parts[:depth]), {})
-            bucket.update((id(p), p.numel()) for p in own)
     seen: set[int] = set()
     rows = []
     for call in sorted(calls, key=lambda c: c.start):
-        path = call.name.split("#")[0]
-        module = _module(model, call.name)
-        own = own_by_name.get(path, [])
+        module = tree.module(call.name)
+        own = [p for _, _, p in tree.own[id(module)]]
         new = [p for p in own if id(p) not in seen]
         seen.update(id(p) for p in new)
         weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
@@ -43,7 +80,7 @@ def module_rows(model: nn.Module, calls: list[ModuleCall], layers: list[Layer]) 
             params=sum(p.numel() for p in new),
             shared=sum(p.numel() for p in own) - sum(p.numel() for p in new),
             trainable=sum(p.numel() for p in new if p.requires_grad),
-            total_params=sum(subtree.get(path, {}).values()),
+            total_params=tree.numel(module),
             macs=sum(layers[i].macs for i in call.layers),
             is_container=isinstance(module, (nn.Sequential, nn.ModuleList)),
             weight_bias_params=sum(t.numel() for t in (weight, bias) if hasattr(t, "size")),
@@ -100,34 +137,31 @@ def _pruned_count(module: nn.Module, name: str, p: torch.Tensor) -> tuple[int, s
     return p.numel(), name
 
 
-def _param_counts(module: nn.Module) -> tuple[int, int, int]:
+def _param_counts(tree: ModuleTree, module: nn.Module) -> tuple[int, int, int]:
     """(params, trainable, bytes) of a module's subtree, each tensor once within the module."""
     num = trainable = nbytes = 0
-    for name, p in module.named_parameters():
+    for owner, name, p in tree.below(module):
         if nn.parameter.is_lazy(p):
             continue
-        n, _ = _pruned_count(module, name, p)
+        n, _ = _pruned_count(owner, name, p)
         num, nbytes = num + n, nbytes + n * p.element_size()
         trainable += n if p.requires_grad else 0
     return num, trainable, nbytes
 
 
-def _mult_adds(module: nn.Module, shape: tuple[int, ...]) -> int:
-    """torchinfo's mult-adds of one call, from parameter counts alone: x batch x output positions
-    for a class named *Conv*, x batch for other `weight`/`bias`, x the output's first two dims
-    for RNN-style names (`weight_ih_l0`). Functional work (attention, matmul) counts nothing."""
+def _mult_adds(tree: ModuleTree, module: nn.Module, shape: tuple[int, ...]) -> int:
+    """torchinfo's mult-adds of one call of a leaf module, from parameter counts alone: x batch x
+    output positions for a class named *Conv*, x batch for other `weight`/`bias`, x the output's
+    first two dims for RNN-style names (`weight_ih_l0`). Functional work (attention, matmul)
+    counts nothing."""
     macs, conv = 0, "Conv" in type(module).__name__
-    for name, p in module.named_parameters():
-        n, name = _pruned_count(module, name, p)
+    for owner, name, p in tree.below(module):
+        n, name = _pruned_count(owner, name, p)
         if name in ("weight", "bias"):
             macs += int(n * math.prod(shape[:1] + shape[2:])) if conv else (shape[0] if shape else 0) * n
         elif "weight" in name or "bias" in name:
             macs += math.prod(shape[:2]) * n
     return macs
-
-
-def _is_leaf(module: nn.Module) -> bool:
-    return next(module.children(), None) is None
 
 
 @dataclass(eq=False)
@@ -184,27 +218,27 @@ def _insert_uncalled_ancestors(rows: list[_Entry], listed: set[int]) -> None:
         i += 1
 
 
-def torchinfo_summary(model: nn.Module, calls: list[ModuleCall], inputs: list[torch.Tensor]) -> TorchinfoSummary:
+def torchinfo_summary(tree: ModuleTree, calls: list[ModuleCall], inputs: list[torch.Tensor]) -> TorchinfoSummary:
     """torchinfo 1.8's summary list and totals, from the traced calls (rules and examples:
     docs/summaries.md). One row per call in call order, never-called ancestors inserted;
     rows deeper than the shown depth still count in every total."""
-    places = _tree_places(model)
+    places = _tree_places(tree.model)
     counts: dict[int, tuple[int, int, int]] = {}
 
     def count(module: nn.Module) -> tuple[int, int, int]:
         if id(module) not in counts:
-            counts[id(module)] = _param_counts(module)
+            counts[id(module)] = _param_counts(tree, module)
         return counts[id(module)]
 
     rows, called, mult_adds = [], set(), 0
     for call in sorted(calls, key=lambda c: c.start):
-        module = _module(model, call.name)
+        module = tree.module(call.name)
         place = places[id(module)]
         shape, elem = call.shown_out
         rows.append(_Entry(module, place.depth, place.parent, id(module) in called, shape, elem * math.prod(shape)))
         called.add(id(module))
-        if _is_leaf(module):
-            mult_adds += _mult_adds(module, shape)
+        if tree.is_leaf[id(module)]:
+            mult_adds += _mult_adds(tree, module, shape)
     _insert_uncalled_ancestors(rows, called)
 
     per_depth: dict[int, int] = {}
@@ -223,7 +257,7 @@ def torchinfo_summary(model: nn.Module, calls: list[ModuleCall], inputs: list[to
             num, trainable, _ = count(row.module)
             for child in row.children:
                 if not child.recursive:
-                    n, t = count(child.module)[:2] if _is_leaf(child.module) else leftover(child)
+                    n, t = count(child.module)[:2] if tree.is_leaf[id(child.module)] else leftover(child)
                     num, trainable = num - n, trainable - t
             leftovers[id(row)] = num, trainable
         return leftovers[id(row)]
@@ -231,7 +265,7 @@ def torchinfo_summary(model: nn.Module, calls: list[ModuleCall], inputs: list[to
     total = trainable = param_bytes = fwd_bwd = 0
     for row in rows:
         num, tr, nbytes = count(row.module)
-        if _is_leaf(row.module):
+        if tree.is_leaf[id(row.module)]:
             fwd_bwd += 2 * row.out_bytes if num > 0 else 0
             if not row.recursive:
                 total, trainable, param_bytes = total + num, trainable + tr, param_bytes + nbytes
@@ -240,7 +274,7 @@ def torchinfo_summary(model: nn.Module, calls: list[ModuleCall], inputs: list[to
             total, trainable = total + max(num, 0), trainable + max(tr, 0)
     return TorchinfoSummary(
         rows=tuple(TorchinfoRow(type(r.module).__name__, r.depth, r.index, r.shape, *count(r.module)[:2],
-                                leftover(r)[0], _is_leaf(r.module), r.recursive) for r in rows),
+                                leftover(r)[0], tree.is_leaf[id(r.module)], r.recursive) for r in rows),
         total_params=total, trainable_params=trainable, mult_adds=mult_adds,
         input_bytes=sum(sys.getsizeof(t.untyped_storage()) for t in inputs),
         forward_backward_bytes=fwd_bwd, param_bytes=param_bytes)

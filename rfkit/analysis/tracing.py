@@ -89,6 +89,62 @@ def _tensors(obj) -> list[torch.Tensor]:
     return []
 
 
+_CONV_DIMS = {"conv1d": 1, "conv2d": 2, "conv3d": 3}
+_CONV_ARGS = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
+
+
+def _per_axis(value, nd: int, least: int) -> tuple[int, ...] | None:
+    values = (value,) * nd if isinstance(value, int) else tuple(value) if isinstance(value, (tuple, list)) else ()
+    ok = len(values) == nd and all(isinstance(v, int) and not isinstance(v, bool) and v >= least for v in values)
+    return values if ok else None
+
+
+def _conv_output(nd: int, args: tuple, kwargs: dict) -> torch.Tensor | None:
+    """F.convNd's output on meta from the shape formula, as the meta kernel makes it (contiguous).
+    None, and so the kernel itself with its errors, for anything but well-formed arguments."""
+    given = dict(zip(_CONV_ARGS, args))
+    if not set(kwargs) <= set(_CONV_ARGS[len(args):]):
+        return None
+    given.update(kwargs)
+    x, w, b = given["input"], given.get("weight"), given.get("bias")
+    groups = given.get("groups", 1)
+    if (not isinstance(w, torch.Tensor) or w.device.type != "meta" or x.dim() != nd + 2 or w.dim() != nd + 2
+            or x.dtype != w.dtype or not isinstance(groups, int) or groups < 1
+            or x.shape[1] != w.shape[1] * groups or w.shape[0] % groups):
+        return None
+    if b is not None and (not isinstance(b, torch.Tensor) or b.device.type != "meta" or b.shape != w.shape[:1]):
+        return None
+    stride, dilation = _per_axis(given.get("stride", 1), nd, 1), _per_axis(given.get("dilation", 1), nd, 1)
+    padding = given.get("padding", 0)
+    if stride is None or dilation is None:
+        return None
+    if isinstance(padding, str):
+        if padding == "same" and set(stride) == {1}:
+            return torch.empty((x.shape[0], w.shape[0], *x.shape[2:]), dtype=x.dtype, device="meta")
+        padding = 0 if padding == "valid" else None
+    padding = _per_axis(padding, nd, 0) if padding is not None else None
+    if padding is None:
+        return None
+    out = [(n + 2 * p - d * (k - 1) - 1) // s + 1
+           for n, k, s, p, d in zip(x.shape[2:], w.shape[2:], stride, padding, dilation)]
+    if any(n <= 0 for n in out):
+        return None
+    return torch.empty((x.shape[0], w.shape[0], *out), dtype=x.dtype, device="meta")
+
+
+def _empty_like(x: torch.Tensor) -> torch.Tensor:
+    """torch.empty_like(x, device="meta") without the Python reference implementation that a meta
+    `x` goes through (100x slower): the strides of a non-overlapping, dense `x` (permuted too)
+    carried over, as preserve_format does."""
+    expected = 1
+    for size, stride in sorted(zip(x.shape, x.stride()), key=lambda pair: pair[1]):
+        if size != 1:
+            if stride != expected:
+                return torch.empty_like(x, device="meta")  # overlapping or gapped: empty_like's own rule
+            expected *= size
+    return torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device="meta")
+
+
 class _Recorder(TorchFunctionMode):
     """Intercepts every torch op; ops on tensors with RF state become layers."""
 
@@ -190,7 +246,9 @@ class _Recorder(TorchFunctionMode):
             return None
         in_place = display.endswith("_") or kwargs.get("inplace") is True
         if rule_name in _META_SHORTCUT:
-            return x if in_place else torch.empty_like(x)
+            return x if in_place else _empty_like(x)
+        if rule_name in _CONV_DIMS:
+            return _conv_output(_CONV_DIMS[rule_name], args, kwargs)
         if rule_name == "linear" and len(args) >= 2 and isinstance(args[1], torch.Tensor) and not kwargs:
             return torch.empty((*x.shape[:-1], args[1].shape[0]), dtype=x.dtype, device="meta")
         if rule_name in _BROADCASTING and len(args) == 2 and not kwargs:
@@ -319,7 +377,7 @@ def _stand_ins(model: nn.Module, device: torch.device) -> dict[str, torch.Tensor
     copies: dict[int, torch.Tensor] = {}  # one copy per tensor: tied weights stay tied
     for v in tensors.values():
         if id(v) not in copies:
-            copies[id(v)] = (torch.empty_like(v, device="meta") if device.type == "meta"
+            copies[id(v)] = (_empty_like(v) if device.type == "meta"
                              else v.detach().to(device, copy=True))
     return {k: copies[id(v)] for k, v in tensors.items()}
 
@@ -359,7 +417,7 @@ def _run(model: nn.Module, inputs: Inputs, device: torch.device, spatial: int, n
             recorder.seed(t, spatial if i == inputs.rf_index else None)
         try:
             with torch.no_grad(), recorder:
-                output = torch.func.functional_call(model, stand_ins, inputs.args, inputs.kwargs, strict=False)
+                output = torch.func.functional_call(model, stand_ins, inputs.args, inputs.kwargs, tie_weights=False)
         except Exception as exc:
             partial = _report(recorder, model, inputs, device, name, output=None)
             where = recorder.failed_at or (recorder.stack[-1][0] if recorder.stack else "")
@@ -385,11 +443,12 @@ def _report(recorder: _Recorder, model, inputs: Inputs, device, name, output) ->
     else:
         merged, dims = (), ()
     unique = stats.unique_params(model)
+    tree = stats.ModuleTree(model)
     tensors = inputs.tensors
     shown = inputs.rf_tensor if inputs.rf_index is not None else tensors[0] if tensors else None
     return Report(model_name=name, input_shape=tuple(shown.shape) if shown is not None else (),
                   layers=recorder.layers, modules=recorder.modules,
-                  module_stats=stats.module_rows(model, recorder.modules, recorder.layers), output=merged,
+                  module_stats=stats.module_rows(tree, recorder.modules, recorder.layers), output=merged,
                   output_dims=dims, output_shape=tuple(outs[0].shape) if (outs := _tensors(output)) else (),
                   device=device.type, total_params=sum(p.numel() for p in unique),
                   total_trainable_params=sum(p.numel() for p in unique if p.requires_grad),
@@ -397,7 +456,7 @@ def _report(recorder: _Recorder, model, inputs: Inputs, device, name, output) ->
                   input_bytes=sum(t.numel() * t.element_size() for t in tensors),
                   input_shapes=tuple(tuple(t.shape) for t in tensors), input_names=tuple(inputs.names),
                   rf_input=inputs.names[inputs.rf_index] if inputs.rf_index is not None else None,
-                  torchinfo=stats.torchinfo_summary(model, recorder.modules, tensors),
+                  torchinfo=stats.torchinfo_summary(tree, recorder.modules, tensors),
                   warnings=list(dict.fromkeys(recorder.warnings)))
 
 
