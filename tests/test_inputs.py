@@ -257,3 +257,35 @@ def test_cli_repeatable_input_size_and_dtype(tmp_path, monkeypatch):
     assert json.loads(tokens.output)["macs"] == 16 * 16 * 3 * 10 + 16 * 4
     bad = runner.invoke(app, ["table", f"{path}:TinyText", "-i", "12", "--dtype", "longg"])
     assert bad.exit_code == 2 and "--dtype 'longg' is not a dtype" in bad.output
+
+
+class _Detector(nn.Module):
+    """A forward taking one dict, a list inside it and a non-tensor flag."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, stride=2)
+        self.box = nn.Linear(4, 4)
+
+    def forward(self, batch, scale=1.0):
+        return self.conv(batch["image"]).mean((2, 3)) * scale + self.box(batch["extras"][0]).sum(1)
+
+
+def test_nested_inputs_are_traced_and_named():
+    batch = {"image": torch.randn(1, 3, 17, 17), "extras": [torch.zeros(1, 5, 4)]}
+    report = rfkit.trace(_Detector(), input=(batch, 2.0))
+    assert report.input_names == ("batch['image']", "batch['extras'][0]")
+    assert report.input_shapes == ((1, 3, 17, 17), (1, 5, 4))
+    assert report.rf_input == "batch['image']" and report.rf_before_global == (3, 3)
+    assert report.params == 4 * 3 * 9 + 4 + 4 * 4 + 4
+    assert report.macs == 4 * 3 * 9 * 8 * 8 + 5 * 4 * 4  # the conv and the linear on 5 boxes
+    on_meta = rfkit.trace(_Detector(), input={"batch": batch, "scale": 3}, device="meta",
+                          rf_input="batch['image']")
+    assert on_meta.rf_before_global == (3, 3) and on_meta.input_names == report.input_names
+    assert batch["image"].device.type == "cpu"  # the caller's tensors are not moved
+
+
+@pytest.mark.parametrize("given", [(1, 2), {"x": "text"}, [[]], ({},)])
+def test_input_without_a_tensor_is_one_line_error(given):
+    with pytest.raises(RfkitError, match="holds no tensor"):
+        rfkit.trace(_Detector(), input=given)

@@ -2,7 +2,8 @@
 tests/torchinfo_models.py: containers that never run, reuse, shared and tied weights, frozen
 and pruned weights, RNNs, attention, lazy modules, dict/tuple/scalar outputs. torchinfo is
 only the oracle here; rfkit never imports it. A case whose input form rfkit.trace refuses
-(today: one dict as the forward's single argument) is a strict xfail.
+would be a strict xfail (today it takes every form here: sizes, tuples, keyword dicts, and
+containers nested in the arguments, such as one dict as the forward's single argument).
 
 The torchinfo style copies torchinfo's numbers where rfkit's own differ (docs/summaries.md,
 "torchinfo style: parity and deliberate differences"); the last tests pin those differences.
@@ -18,9 +19,6 @@ import torchinfo
 import rfkit
 from rfkit.output import summaries
 from torchinfo_models import MODELS, Case, torchinfo_kwargs
-
-REFUSED = {"dict in a tuple": "rfkit.trace takes tensors only: a forward taking one dict needs a wrapper module"}
-
 
 class _Pair(nn.Module):
     def forward(self, a, b=None):
@@ -54,7 +52,7 @@ def _trace_rejects(form: str) -> bool:
 def _params():
     for key in MODELS:
         form = _input_form(MODELS[key]())
-        reason = REFUSED.get(form, f"rfkit.trace refuses inputs given as {form}")
+        reason = f"rfkit.trace refuses inputs given as {form}"
         marks = [pytest.mark.xfail(strict=True, reason=reason)] if form and _trace_rejects(form) else []
         yield pytest.param(key, marks=marks, id=key)
 

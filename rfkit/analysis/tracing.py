@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
+from torch.utils import _pytree as pytree
 
 from rfkit.analysis import macs, rf, rules, stats
 from rfkit.analysis.report import AxisRow, Category, Layer, ModuleCall, Report
@@ -384,8 +385,9 @@ def _stand_ins(model: nn.Module, device: torch.device) -> dict[str, torch.Tensor
 
 @dataclass
 class Inputs:
-    """The model's inputs for one pass: positional and keyword tensors, their names, and which one the
-    RF is measured in (None when no input has spatial dims)."""
+    """The model's inputs for one pass: positional and keyword arguments (tensors, or lists, tuples
+    and dicts holding them, nested as the forward wants them), a name per tensor, and which tensor
+    the RF is measured in (None when none has spatial dims)."""
 
     args: tuple
     kwargs: dict
@@ -394,15 +396,15 @@ class Inputs:
 
     @property
     def tensors(self) -> list[torch.Tensor]:
-        return list(self.args) + list(self.kwargs.values())
+        return [t for t in pytree.tree_leaves((self.args, self.kwargs)) if isinstance(t, torch.Tensor)]
 
     @property
     def rf_tensor(self) -> torch.Tensor | None:
         return self.tensors[self.rf_index] if self.rf_index is not None else None
 
     def map(self, fn) -> "Inputs":
-        return Inputs(tuple(fn(t) for t in self.args), {k: fn(t) for k, t in self.kwargs.items()}, self.names,
-                      self.rf_index)
+        args, kwargs = pytree.tree_map_only(torch.Tensor, fn, (self.args, self.kwargs))
+        return Inputs(args, kwargs, self.names, self.rf_index)
 
 
 def _run(model: nn.Module, inputs: Inputs, device: torch.device, spatial: int, name: str) -> Report:
@@ -501,6 +503,14 @@ def _forward_names(model: nn.Module, n: int) -> list[str]:
     return [params[i] if i < len(params) else f"input{i}" for i in range(n)]
 
 
+def _tensor_names(arg_names: list[str], args: tuple, kwargs: dict) -> list[str]:
+    """A name per tensor, in `Inputs.tensors` order: the forward's parameter or the keyword, then the
+    path inside a container (`batch['image']`)."""
+    tops = list(arg_names) + list(kwargs)
+    return [tops[path[1].idx] + pytree.keystr(path[2:]) if path[0].idx == 0 else path[1].key + pytree.keystr(path[2:])
+            for path, leaf in pytree.tree_leaves_with_path((args, kwargs)) if isinstance(leaf, torch.Tensor)]
+
+
 def _inputs(model: nn.Module, input_size, input, dtypes, batch_size: int, rf_input) -> Inputs:
     if input is not None:
         if isinstance(input, torch.Tensor):
@@ -510,11 +520,11 @@ def _inputs(model: nn.Module, input_size, input, dtypes, batch_size: int, rf_inp
         elif isinstance(input, (list, tuple)):
             args, kwargs = tuple(input), {}
         else:
-            raise RfkitError(f"input of type {type(input).__name__}: pass a tensor, a tuple of tensors or a dict "
-                             f"of tensors (keyword arguments)")
-        if not all(isinstance(t, torch.Tensor) for t in list(args) + list(kwargs.values())):
-            raise RfkitError("every input must be a tensor (pass other arguments through a wrapper module)")
-        names = _forward_names(model, len(args)) + list(kwargs)
+            raise RfkitError(f"input of type {type(input).__name__}: pass a tensor, a tuple of arguments or a dict "
+                             f"of keyword arguments (tensors, or lists, tuples and dicts of tensors)")
+        names = _tensor_names(_forward_names(model, len(args)), args, kwargs)
+        if not names:
+            raise RfkitError("input holds no tensor: pass the tensors the forward takes, e.g. input=(x, mask)")
     else:
         if input_size is None:
             raise RfkitError("no input size: pass input_size=(C, H, W) or input=tensor")
@@ -522,7 +532,7 @@ def _inputs(model: nn.Module, input_size, input, dtypes, batch_size: int, rf_inp
         kinds = _dtypes(dtypes, len(sizes), _model_dtype(model))
         args = tuple(torch.zeros((batch_size, *size), dtype=d, device="meta") for size, d in zip(sizes, kinds))
         kwargs, names = {}, _forward_names(model, len(args))
-    tensors = list(args) + list(kwargs.values())
+    tensors = Inputs(args, kwargs, names, None).tensors
     if isinstance(rf_input, str):
         if rf_input not in names:
             raise RfkitError(f"rf_input={rf_input!r} names no input; inputs: {', '.join(names)}")
