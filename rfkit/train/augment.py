@@ -51,19 +51,13 @@ def pil_affine_nearest(images: torch.Tensor, matrix: torch.Tensor, fill: torch.T
     n, c, h, w = images.shape
     device = images.device
     m = matrix.to(device=device, dtype=torch.float64)
-
-    def fix(v):
-        return torch.floor(v * 65536.0 + 0.5).to(torch.int64)
-
-    a0, a1, a3, a4 = fix(m[:, 0]), fix(m[:, 1]), fix(m[:, 3]), fix(m[:, 4])
-    a2 = fix(m[:, 2] + m[:, 0] * 0.5 + m[:, 1] * 0.5)
-    a5 = fix(m[:, 5] + m[:, 3] * 0.5 + m[:, 4] * 0.5)
+    coefficients = torch.stack([m[:, 0], m[:, 1], m[:, 2] + m[:, 0] * 0.5 + m[:, 1] * 0.5,
+                                m[:, 3], m[:, 4], m[:, 5] + m[:, 3] * 0.5 + m[:, 4] * 0.5], 1)
+    a0, a1, a2, a3, a4, a5 = torch.floor(coefficients * 65536.0 + 0.5).to(torch.int64).view(n, 6, 1, 1).unbind(1)
     x = torch.arange(w, device=device, dtype=torch.int64).view(1, 1, w)
     y = torch.arange(h, device=device, dtype=torch.int64).view(1, h, 1)
-    xx = a2.view(n, 1, 1) + y * a1.view(n, 1, 1) + x * a0.view(n, 1, 1)
-    yy = a5.view(n, 1, 1) + y * a4.view(n, 1, 1) + x * a3.view(n, 1, 1)
-    xin = torch.div(xx, 65536, rounding_mode="floor")
-    yin = torch.div(yy, 65536, rounding_mode="floor")
+    xin = (a2 + y * a1 + x * a0) >> 16  # an arithmetic shift floors, as Pillow's fixed point does
+    yin = (a5 + y * a4 + x * a3) >> 16
     inside = (xin >= 0) & (xin < w) & (yin >= 0) & (yin < h)
     index = (yin.clamp(0, h - 1) * w + xin.clamp(0, w - 1)).view(n, 1, h * w).expand(n, c, h * w)
     out = images.reshape(n, c, h * w).gather(2, index).view(n, c, h, w)
