@@ -33,8 +33,7 @@ class FastLoader:
 
     def test_batches(self, batch_size: int = 1000):
         for i in range(0, len(self.test.labels), batch_size):
-            yield (self.test_aug(self.test.images[i:i + batch_size], None), self.test.labels[i:i + batch_size],
-                   i)
+            yield self.test_aug(self.test.images[i:i + batch_size], None), self.test.labels[i:i + batch_size]
 
     @property
     def classes(self) -> list[str]:
@@ -69,10 +68,8 @@ class TorchvisionLoader:
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
     def test_batches(self, batch_size: int = 1000):
-        start = 0
         for x, y in self._loader(self.test, False, batch_size, 0):
-            yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True), start
-            start += len(y)
+            yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
     @property
     def classes(self) -> list[str]:

@@ -199,18 +199,17 @@ class Trainer:
     def evaluate(self) -> tuple[dict, torch.Tensor, torch.Tensor]:
         self.model.eval()
         loss_sum = torch.zeros((), device=self.device)
-        correct = torch.zeros((), device=self.device, dtype=torch.int64)
-        wrong, predicted = [], []
-        for x, y, offset in self.loader.test_batches():
+        predicted, labels = [], []
+        for x, y in self.loader.test_batches():
             with self._autocast():
                 out = self.step_model(self._batch(x)).float()
             loss_sum += F.cross_entropy(out, y, reduction="sum")
-            pred = out.argmax(1)
-            correct += (pred == y).sum()
-            miss = torch.nonzero(pred != y).flatten()
-            wrong.append(miss + offset)
-            predicted.append(pred[miss])
-        wrong_idx, wrong_pred = torch.cat(wrong)[:25], torch.cat(predicted)[:25]
+            predicted.append(out.argmax(1))
+            labels.append(y)
+        predicted, labels = torch.cat(predicted), torch.cat(labels)
+        correct = (predicted == labels).sum()
+        wrong_idx = torch.nonzero(predicted != labels).flatten()[:25]  # after the loop: nonzero syncs a GPU
+        wrong_pred = predicted[wrong_idx]
         return ({"test_loss": loss_sum.item() / self.n_test, "test_acc": 100.0 * correct.item() / self.n_test},
                 wrong_idx.cpu(), wrong_pred.cpu())
 
