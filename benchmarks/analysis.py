@@ -2,7 +2,7 @@
 convnext_tiny at 224 (shapes, params, MACs; rfkit adds the RF graph), and the ratio.
 Then torchvision's vit_h_14 built on the meta device: rfkit's time and peak memory.
 
-    python benchmarks/analysis.py [--repeat 5]
+    python benchmarks/analysis.py [--repeat 15]
 
 Targets: rfkit at least 4x faster than torchinfo.summary on resnet50 and convnext_tiny
 (issue 10), and 3x on each model (issue 4); tracing a model whose weights sit on the CPU
@@ -23,16 +23,20 @@ import torchvision
 import rfkit
 
 
-def best_of(fn, repeat: int) -> float:
-    """Best of `repeat` timed calls after one untimed warm-up (one-time caches on both sides)."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        gc.collect()
-        t = time.perf_counter()
+def best_of(fns: list, repeat: int) -> list[float]:
+    """Each function's best of `repeat` timed calls, the calls interleaved (a, b, c, a, b, c, ...)
+    so that a slow spell of the machine falls on all sides alike; one untimed warm-up each first
+    (one-time caches on both sides)."""
+    for fn in fns:
         fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+    times = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, spent in zip(fns, times):
+            gc.collect()
+            t = time.perf_counter()
+            fn()
+            spent.append(time.perf_counter() - t)
+    return [min(spent) for spent in times]
 
 
 def peak_rss_mb() -> float:
@@ -41,7 +45,7 @@ def peak_rss_mb() -> float:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args()
     torch.set_grad_enabled(True)
     print(f"torch {torch.__version__}, torchinfo {torchinfo.__version__}, threads {torch.get_num_threads()}")
@@ -51,9 +55,9 @@ def main():
         model = getattr(torchvision.models, name)().eval()
         with torch.device("meta"):
             on_meta = getattr(torchvision.models, name)().eval()
-        info = best_of(lambda: torchinfo.summary(model, input_size=(1, 3, 224, 224), verbose=0), args.repeat)
-        ours = best_of(lambda: rfkit.trace(model, (3, 224, 224)), args.repeat)
-        meta = best_of(lambda: rfkit.trace(on_meta, (3, 224, 224)), args.repeat)
+        info, ours, meta = best_of([lambda: torchinfo.summary(model, input_size=(1, 3, 224, 224), verbose=0),
+                                    lambda: rfkit.trace(model, (3, 224, 224)),
+                                    lambda: rfkit.trace(on_meta, (3, 224, 224))], args.repeat)
         same = rfkit.trace(model, (3, 224, 224)).params == torchinfo.summary(
             model, input_size=(1, 3, 224, 224), verbose=0).total_params
         print(f"{name:16} {info:12.3f} {ours:9.3f} {info / ours:8.1f}x {meta:13.3f}  {same}")
