@@ -308,6 +308,7 @@ def conv_calls(draw):
 
 @settings(max_examples=400, deadline=None)
 @given(conv_calls())
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths")
 def test_conv_shortcut_equals_the_meta_kernel_or_steps_aside(call):
     nd, args = call
     got = _conv_output(nd, args, {})
