@@ -665,7 +665,7 @@ RESUME_ROWS = [
         setup=write_run_file("last.pt", b"not a checkpoint at all")),
     Row("checkpoint-empty", RESUME + ["--epochs", "2"], 2, r"last\.pt is damaged",
         setup=write_run_file("last.pt", b"")),
-    Row("checkpoint-missing", RESUME + ["--epochs", "2"], 2, r"no last\.pt there \(nothing to resume\)",
+    Row("checkpoint-missing", RESUME + ["--epochs", "2"], 2, r"no last\.pt there \(nothing to resume",
         setup=lambda ctx: (ctx.run / "last.pt").unlink()),
     Row("checkpoint-a-directory", RESUME + ["--epochs", "2"], 2, r"no last\.pt there",
         setup=lambda ctx: ((ctx.run / "last.pt").unlink(), (ctx.run / "last.pt").mkdir())),

@@ -303,3 +303,43 @@ def test_channels_last_by_default_and_not_for_a_forward_that_views(mnist_dir, tm
                                  "--run-dir", str(tmp_path / "view")])
     assert result.exit_code == 0, result.output
     assert len(json.loads((tmp_path / "view" / "metrics.json").read_text())) == 1
+
+
+BROKEN_NET = textwrap.dedent("""
+    import torch.nn as nn
+
+    class Broken(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(5, 10)
+
+        def forward(self, x):
+            return self.fc(x)
+""")
+
+
+def test_a_run_that_never_finished_an_epoch_can_start_again(mnist_dir, tmp_path):
+    path = tmp_path / "broken.py"
+    path.write_text(BROKEN_NET)
+    run = tmp_path / "run"
+    args = ["--dataset", "mnist", "--data-dir", str(mnist_dir), "--epochs", "1", "--batch-size", "64",
+            "--device", "cpu", "--run-dir", str(run)]
+    failed = runner.invoke(app, ["train", f"{path}:Broken", *args])
+    assert failed.exit_code == 1 and [p.name for p in run.iterdir()] == ["config.json"]
+    resumed = runner.invoke(app, ["train", "--resume", str(run)])
+    assert resumed.exit_code == 2 and "start it again without --resume" in resumed.output
+    fixed = runner.invoke(app, ["train", "zoo.MnistNet_3", *args])
+    assert fixed.exit_code == 0, fixed.output
+    assert json.loads((run / "config.json").read_text())["model"] == "zoo.MnistNet_3"
+    again = runner.invoke(app, ["train", "zoo.MnistNet_3", *args])  # a finished run is still refused
+    assert again.exit_code == 2 and "exists and is not empty" in again.output
+
+
+def test_a_directory_with_a_foreign_config_json_is_not_reused(mnist_dir, tmp_path):
+    run = tmp_path / "mine"
+    run.mkdir()
+    (run / "config.json").write_text('{"theme": "dark"}')
+    result = runner.invoke(app, ["train", "zoo.MnistNet_3", "--data-dir", str(mnist_dir), "--epochs", "1",
+                                 "--device", "cpu", "--run-dir", str(run)])
+    assert result.exit_code == 2 and "exists and is not empty" in result.output
+    assert (run / "config.json").read_text() == '{"theme": "dark"}'

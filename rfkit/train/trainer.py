@@ -24,7 +24,7 @@ from rfkit.analysis.erf import erf
 from rfkit.errors import RfkitError, one_line
 from rfkit.output.plots import plot_erf
 from rfkit.train import checkpoints, plots
-from rfkit.train.config import TrainConfig
+from rfkit.train.config import TrainConfig, load_config
 from rfkit.train.loaders import LOADERS
 
 
@@ -284,7 +284,8 @@ def read_checkpoint(run_dir: Path) -> dict:
     """last.pt, checked to be a whole rfkit checkpoint; a truncated or foreign file is named, not loaded."""
     path = Path(run_dir) / "last.pt"
     if not path.is_file():
-        raise RfkitError(f"--resume {run_dir}: no last.pt there (nothing to resume)")
+        raise RfkitError(f"--resume {run_dir}: no last.pt there (nothing to resume: the run stopped before its "
+                         f"first epoch ended); start it again without --resume")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -296,6 +297,18 @@ def read_checkpoint(run_dir: Path) -> dict:
         what = f"missing {', '.join(missing)}" if missing else "unexpected contents"
         raise RfkitError(f"{path} is not an rfkit checkpoint ({what}): it cannot be resumed; start a new run")
     return state
+
+
+def _never_finished_an_epoch(run_dir: Path) -> bool:
+    """A run directory holding nothing but rfkit's own config.json: a run that stopped before its first
+    checkpoint (a forward that failed, Ctrl-C in epoch 1). A fresh start may reuse it."""
+    if [p.name for p in run_dir.iterdir()] != ["config.json"]:
+        return False
+    try:
+        load_config(run_dir)
+    except RfkitError:
+        return False
+    return True
 
 
 def start(config: TrainConfig, model: nn.Module, reporter=None, resume: bool = False) -> Trainer:
@@ -310,7 +323,7 @@ def start(config: TrainConfig, model: nn.Module, reporter=None, resume: bool = F
                              f"--epochs N above {state['epoch']} to train on")
     elif run_dir.exists() and not run_dir.is_dir():
         raise RfkitError(f"--run-dir {run_dir} is a file; choose a directory")
-    elif run_dir.exists() and any(run_dir.iterdir()):
+    elif run_dir.exists() and any(run_dir.iterdir()) and not _never_finished_an_epoch(run_dir):
         raise RfkitError(f"run directory {run_dir} exists and is not empty; pass --resume {run_dir} to continue "
                          f"it or choose another --run-dir")
     trainer = Trainer(config, model, reporter)
