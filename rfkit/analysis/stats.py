@@ -55,8 +55,9 @@ class ModuleTree:
         found = self.by_path.get(path)
         return found if found is not None else self.model.get_submodule(path)
 
-    def below(self, module: nn.Module) -> list[tuple[nn.Module, str, torch.Tensor]]:
-        return list(self._below[id(module)].values())
+    def below(self, module: nn.Module):
+        """(holding module, name there, parameter) for each parameter of the module's subtree."""
+        return self._below[id(module)].values()
 
     def numel(self, module: nn.Module) -> int:
         """Elements of the module's parameters, its descendants' included, each tensor once."""
@@ -137,15 +138,16 @@ def _pruned_count(module: nn.Module, name: str, p: torch.Tensor) -> tuple[int, s
     return p.numel(), name
 
 
-def _param_counts(tree: ModuleTree, module: nn.Module) -> tuple[int, int, int]:
-    """(params, trainable, bytes) of a module's subtree, each tensor once within the module."""
+def _param_counts(tree: ModuleTree, module: nn.Module, counted: dict) -> tuple[int, int, int]:
+    """(params, trainable, bytes) of a module's subtree, each tensor once within the module;
+    `counted` keeps each tensor's own numbers across calls."""
     num = trainable = nbytes = 0
     for owner, name, p in tree.below(module):
-        if nn.parameter.is_lazy(p):
-            continue
-        n, _ = _pruned_count(owner, name, p)
-        num, nbytes = num + n, nbytes + n * p.element_size()
-        trainable += n if p.requires_grad else 0
+        if id(p) not in counted:
+            n = 0 if nn.parameter.is_lazy(p) else _pruned_count(owner, name, p)[0]
+            counted[id(p)] = n, n if p.requires_grad else 0, n * p.element_size()
+        n, t, b = counted[id(p)]
+        num, trainable, nbytes = num + n, trainable + t, nbytes + b
     return num, trainable, nbytes
 
 
@@ -224,10 +226,11 @@ def torchinfo_summary(tree: ModuleTree, calls: list[ModuleCall], inputs: list[to
     rows deeper than the shown depth still count in every total."""
     places = _tree_places(tree.model)
     counts: dict[int, tuple[int, int, int]] = {}
+    per_tensor: dict[int, tuple[int, int, int]] = {}
 
     def count(module: nn.Module) -> tuple[int, int, int]:
         if id(module) not in counts:
-            counts[id(module)] = _param_counts(tree, module)
+            counts[id(module)] = _param_counts(tree, module, per_tensor)
         return counts[id(module)]
 
     rows, called, mult_adds = [], set(), 0
