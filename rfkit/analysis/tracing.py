@@ -90,6 +90,8 @@ def _tensors(obj) -> list[torch.Tensor]:
     return []
 
 
+# The hooks' own shape and size queries, kept out of the recorder's op interception.
+_BOOKKEEPING = torch._C.DisableTorchFunction
 _CONV_DIMS = {"conv1d": 1, "conv2d": 2, "conv3d": 3}
 _CONV_ARGS = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
 
@@ -319,8 +321,9 @@ class _Recorder(TorchFunctionMode):
         path = known[0]
         n = self.calls[path] = self.calls.get(path, 0) + 1
         name = path if n == 1 else f"{path}#{n}"
-        self.stack.append((name, module, len(self.layers), tuple(tuple(t.shape) for t in _tensors(inputs)),
-                           self.started, []))
+        with _BOOKKEEPING():
+            in_shapes = tuple(tuple(t.shape) for t in _tensors(inputs))
+        self.stack.append((name, module, len(self.layers), in_shapes, self.started, []))
         self.started += 1
 
     def on_post(self, module, inputs, output):
@@ -329,18 +332,19 @@ class _Recorder(TorchFunctionMode):
             return
         is_leaf = known[1]
         name, _, first, in_shapes, started, own = self.stack.pop()
-        if is_leaf and len(own) == 1:
-            layer = self.layers[own[0]]
-            layer.name, layer.kind = name, type(module).__name__
-            layer.params = sum(p.numel() for p in module.parameters(recurse=False))
-        outs = _tensors(output)
-        state = self.state_of(outs[0]) if outs else None
-        self.modules.append(ModuleCall(
-            name=name, kind=type(module).__name__, depth=name.count(".") + 1 if name else 0,
-            order=len(self.modules) + 1, start=started, is_leaf=is_leaf, in_shapes=in_shapes,
-            out_shapes=tuple(tuple(t.shape) for t in outs),
-            layers=tuple(range(first, len(self.layers))), out_rf=state.axes if state else None,
-            shown_out=stats.shown_output(output)))
+        with _BOOKKEEPING():
+            if is_leaf and len(own) == 1:
+                layer = self.layers[own[0]]
+                layer.name, layer.kind = name, type(module).__name__
+                layer.params = sum(p.numel() for p in module.parameters(recurse=False))
+            outs = _tensors(output)
+            state = self.state_of(outs[0]) if outs else None
+            self.modules.append(ModuleCall(
+                name=name, kind=type(module).__name__, depth=name.count(".") + 1 if name else 0,
+                order=len(self.modules) + 1, start=started, is_leaf=is_leaf, in_shapes=in_shapes,
+                out_shapes=tuple(tuple(t.shape) for t in outs),
+                layers=tuple(range(first, len(self.layers))), out_rf=state.axes if state else None,
+                shown_out=stats.shown_output(output)))
 
 
 @contextlib.contextmanager
