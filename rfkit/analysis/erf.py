@@ -96,7 +96,7 @@ class _Stop(BaseException):
     """Ends the forward once the layer has run (BaseException: a model's `except Exception` can't swallow it)."""
 
 
-class _Capture(tracing._Recorder):
+class _Capture(tracing.Recorder):
     """The tracer's recorder, remembering which traced op made each tensor and keeping
     the output (or the first position-carrying input) of the op with index `index`.
 
@@ -187,7 +187,7 @@ def _capture(model: nn.Module, x: torch.Tensor, stand_ins: dict, index: int | No
     rec = _Capture(index, want_input)
     rec.watch(model)
     output = None
-    with tracing._preserved(model) as handles:
+    with tracing.preserved(model) as handles:
         handles.append(nn.modules.module.register_module_forward_pre_hook(rec.on_pre))
         handles.append(nn.modules.module.register_module_forward_hook(rec.on_post))
         rec.seed(x, x.dim() - 2)
@@ -199,7 +199,7 @@ def _capture(model: nn.Module, x: torch.Tensor, stand_ins: dict, index: int | No
     if rec.captured is None:
         if index is not None:
             raise RfkitError(f"op #{index} of the trace did not run in the gradient pass")
-        floats = [t for t in tracing._tensors(output) if t.is_floating_point()]
+        floats = [t for t in tracing.tensors_in(output) if t.is_floating_point()]
         if not floats:
             raise RfkitError("the model's output holds no floating-point tensor")
         rec.captured = floats[0]
@@ -254,14 +254,14 @@ def erf(model: nn.Module, inputs, layer: str | None = None, *, samples: int | No
     """
     if not isinstance(model, nn.Module):
         raise RfkitError(f"expected an nn.Module, got {type(model).__name__}")
-    model, _ = tracing._unwrapped(model)  # torch.compile / DataParallel: the names the trace gives
+    model, _ = tracing.unwrapped(model)  # torch.compile / DataParallel: the names the trace gives
     x = _batch(inputs, samples)
     size = tuple(x.shape[1:])
     report = tracing.trace(model, size)
     index, want_input = _target(report, layer)
     device = torch.device(device)
     dtypes = [torch.float64] if device.type == "cpu" else []
-    own = tracing._model_dtype(model)
+    own = tracing.model_dtype(model)
     dtypes += [d for d in (own if own.is_floating_point else torch.float32,) if d not in dtypes]
 
     total = torch.zeros(size[1:], dtype=torch.float64)

@@ -74,7 +74,7 @@ def _nbytes(tensors: list[torch.Tensor]) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
-def _tensors(obj) -> list[torch.Tensor]:
+def tensors_in(obj) -> list[torch.Tensor]:
     if isinstance(obj, torch.Tensor):
         return [obj]
     if isinstance(obj, (list, tuple)):
@@ -83,10 +83,10 @@ def _tensors(obj) -> list[torch.Tensor]:
             if isinstance(item, torch.Tensor):
                 out.append(item)
             elif isinstance(item, (list, tuple, dict)):
-                out.extend(_tensors(item))
+                out.extend(tensors_in(item))
         return out
     if isinstance(obj, dict):
-        return _tensors(list(obj.values()))
+        return tensors_in(list(obj.values()))
     return []
 
 
@@ -150,7 +150,7 @@ def _empty_like(x: torch.Tensor) -> torch.Tensor:
     return torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device="meta")
 
 
-class _Recorder(TorchFunctionMode):
+class Recorder(TorchFunctionMode):
     """Intercepts every torch op; ops on tensors with RF state become layers."""
 
     def __init__(self):
@@ -200,7 +200,7 @@ class _Recorder(TorchFunctionMode):
         kwargs = kwargs or {}
         if func in _METADATA or not self._touches_state(args) and not (kwargs and self._touches_state(tuple(kwargs.values()))):
             return func(*args, **kwargs)
-        arg_tensors = _tensors(args) + _tensors(kwargs) if kwargs else _tensors(args)
+        arg_tensors = tensors_in(args) + tensors_in(kwargs) if kwargs else tensors_in(args)
         stateful = [(t, s, pos) for pos, t in enumerate(arg_tensors) if (s := self.state_of(t)) is not None]
         if not stateful and not any(self.tracks(t) for t in arg_tensors):
             return func(*args, **kwargs)
@@ -214,7 +214,7 @@ class _Recorder(TorchFunctionMode):
             shapes = ", ".join(str(tuple(t.shape)) for t in arg_tensors)
             self.failed_at = f"{owner + ': ' if owner else ''}{display} on input {shapes}"
             raise
-        outputs = _tensors(result)
+        outputs = tensors_in(result)
         if not stateful:
             for t in outputs:
                 self.states[id(t)] = (t, None)
@@ -322,7 +322,7 @@ class _Recorder(TorchFunctionMode):
         n = self.calls[path] = self.calls.get(path, 0) + 1
         name = path if n == 1 else f"{path}#{n}"
         with _BOOKKEEPING():
-            in_shapes = tuple(tuple(t.shape) for t in _tensors(inputs))
+            in_shapes = tuple(tuple(t.shape) for t in tensors_in(inputs))
         self.stack.append((name, module, len(self.layers), in_shapes, self.started, []))
         self.started += 1
 
@@ -337,7 +337,7 @@ class _Recorder(TorchFunctionMode):
                 layer = self.layers[own[0]]
                 layer.name, layer.kind = name, type(module).__name__
                 layer.params = sum(p.numel() for p in module.parameters(recurse=False))
-            outs = _tensors(output)
+            outs = tensors_in(output)
             state = self.state_of(outs[0]) if outs else None
             self.modules.append(ModuleCall(
                 name=name, kind=type(module).__name__, depth=name.count(".") + 1 if name else 0,
@@ -348,7 +348,7 @@ class _Recorder(TorchFunctionMode):
 
 
 @contextlib.contextmanager
-def _preserved(model: nn.Module):
+def preserved(model: nn.Module):
     """Eval mode and (global, temporary) hooks for the trace. After it, also when the forward raises:
     hooks removed, and every module's attributes rebound as they were (the train/eval flag, and any
     plain attribute the forward rebinds, such as a call counter)."""
@@ -366,7 +366,7 @@ def _preserved(model: nn.Module):
             m.__dict__.update(attributes)
 
 
-def _model_dtype(model: nn.Module) -> torch.dtype:
+def model_dtype(model: nn.Module) -> torch.dtype:
     t = next((t for t in itertools.chain(model.parameters(), model.buffers()) if t.is_floating_point()), None)
     return t.dtype if t is not None else torch.get_default_dtype()
 
@@ -414,11 +414,11 @@ class Inputs:
 
 
 def _run(model: nn.Module, inputs: Inputs, device: torch.device, spatial: int, name: str) -> Report:
-    recorder = _Recorder()
+    recorder = Recorder()
     recorder.watch(model)
     stand_ins = _stand_ins(model, device)
     inputs = inputs.map(lambda t: t.to(device) if t.device != device else t)
-    with _preserved(model) as handles:
+    with preserved(model) as handles:
         handles.append(nn.modules.module.register_module_forward_pre_hook(recorder.on_pre))
         handles.append(nn.modules.module.register_module_forward_hook(recorder.on_post))
         for i, t in enumerate(inputs.tensors):
@@ -440,8 +440,8 @@ def _first_line(exc: Exception) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _report(recorder: _Recorder, model, inputs: Inputs, device, name, output) -> Report:
-    states = [s for t in _tensors(output) if (s := recorder.state_of(t)) is not None]
+def _report(recorder: Recorder, model, inputs: Inputs, device, name, output) -> Report:
+    states = [s for t in tensors_in(output) if (s := recorder.state_of(t)) is not None]
     if not states and inputs.rf_index is not None:
         states = [s for _, s in reversed(recorder.states.values()) if s is not None][:1]
     if states:
@@ -457,7 +457,7 @@ def _report(recorder: _Recorder, model, inputs: Inputs, device, name, output) ->
     return Report(model_name=name, input_shape=tuple(shown.shape) if shown is not None else (),
                   layers=recorder.layers, modules=recorder.modules,
                   module_stats=stats.module_rows(tree, recorder.modules, recorder.layers), output=merged,
-                  output_dims=dims, output_shape=tuple(outs[0].shape) if (outs := _tensors(output)) else (),
+                  output_dims=dims, output_shape=tuple(outs[0].shape) if (outs := tensors_in(output)) else (),
                   device=device.type, total_params=sum(p.numel() for p in unique),
                   total_trainable_params=sum(p.numel() for p in unique if p.requires_grad),
                   param_bytes=sum(p.numel() * p.element_size() for p in unique),
@@ -535,7 +535,7 @@ def _inputs(model: nn.Module, input_size, input, dtypes, batch_size: int, rf_inp
         if input_size is None:
             raise RfkitError("no input size: pass input_size=(C, H, W) or input=tensor")
         sizes = _sizes(input_size)
-        kinds = _dtypes(dtypes, len(sizes), _model_dtype(model))
+        kinds = _dtypes(dtypes, len(sizes), model_dtype(model))
         args = tuple(torch.zeros((batch_size, *size), dtype=d, device="meta") for size, d in zip(sizes, kinds))
         kwargs, names = {}, _forward_names(model, len(args))
     tensors = Inputs(args, kwargs, names, None).tensors
@@ -553,7 +553,7 @@ def _inputs(model: nn.Module, input_size, input, dtypes, batch_size: int, rf_inp
     return Inputs(args, kwargs, names, rf_index)
 
 
-def _unwrapped(model: nn.Module) -> tuple[nn.Module, str | None]:
+def unwrapped(model: nn.Module) -> tuple[nn.Module, str | None]:
     """The module inside torch.compile's, DataParallel's and DistributedDataParallel's wrappers."""
     notes = []
     while True:
@@ -614,7 +614,7 @@ def trace(model: nn.Module, input_size=None, *, input=None, dtypes=None, device:
     if not isinstance(model, nn.Module):
         raise RfkitError(f"expected an nn.Module, got {type(model).__name__}")
     device = parse_device(device, "device=")
-    model, wrapper_note = _unwrapped(model)
+    model, wrapper_note = unwrapped(model)
     name = type(model).__name__
     inputs = _inputs(model, input_size, input, dtypes, batch_size, rf_input)
     rf_tensor = inputs.rf_tensor
