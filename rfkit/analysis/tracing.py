@@ -260,7 +260,8 @@ class Recorder(TorchFunctionMode):
             other = args[1]
             if isinstance(other, torch.Tensor) and other.device.type != "meta":
                 return None
-            shape = torch.broadcast_shapes(x.shape, other.shape) if isinstance(other, torch.Tensor) else x.shape
+            shape = (torch.broadcast_shapes(x.shape, other.shape)
+                     if isinstance(other, torch.Tensor) and other.shape != x.shape else x.shape)
             if in_place:
                 return x if shape == x.shape else None
             return torch.empty(shape, dtype=torch.result_type(x, other), device="meta")
