@@ -26,16 +26,22 @@ if TYPE_CHECKING:
 STYLES = ("rich", "torchsummary", "torchinfo")
 
 
-def traced(model: nn.Module, input_size=None, dtypes=None) -> Report:
+def traced(model: nn.Module, input_size=None, dtypes=None, input=None) -> Report:
     """`rfkit.trace` with a zoo network's own input size and name (its card's) when it has one.
-    `input_size`: (C, H, W), or a list of sizes for a model with several inputs; `dtypes` as in trace."""
+    `input_size`: (C, H, W), or a list of sizes for a model with several inputs; `dtypes` and
+    `input` (the tensors themselves, instead of sizes) as in trace."""
     import zoo
     from rfkit.analysis.tracing import trace
 
     card = zoo.card_of(model)
+    if input is not None:
+        report = trace(model, input=input, dtypes=dtypes)
+        report.model_name = card.name if card else type(model).__name__
+        return report
     size = input_size or (card.input_size if card else None)
     if size is None:
-        raise InputSizeError(f"{type(model).__name__} is not a zoo network: pass input_size=(C, H, W)")
+        raise InputSizeError(f"{type(model).__name__} is not a zoo network: pass input_size=(C, H, W) "
+                             f"or input=tensors")
     report = trace(model, size, dtypes=dtypes)
     report.model_name = card.name if card else type(model).__name__
     return report
@@ -91,18 +97,19 @@ class Summary:
         return pd.DataFrame(self.to_dict()["modules"])
 
 
-def summary(model: nn.Module, input_size=None, style: str = "rich", depth: int = 3, dtypes=None) -> Summary:
+def summary(model: nn.Module, input_size=None, style: str = "rich", depth: int = 3, dtypes=None,
+            input=None) -> Summary:
     """Per-module shapes, params, MACs, memory and RF: `rfkit summary` for a model object.
 
     `style`: "rich" (rfkit's table), "torchinfo" (torchinfo 1.8's layout) or
     "torchsummary" (torchsummary 1.5.1, byte for byte); `depth`: deepest module level shown;
-    `input_size` and `dtypes` as in `rfkit.trace` (zoo networks know their size).
+    `input_size`, `dtypes` and `input` as in `rfkit.trace` (zoo networks know their size).
     """
     if style not in STYLES:
         raise RfkitError(f"style {style!r}: choose one of {', '.join(STYLES)}")
     if depth < 0:
         raise RfkitError(f"depth must be 0 or more, got {depth}")
-    return Summary(traced(model, input_size, dtypes), style, depth)
+    return Summary(traced(model, input_size, dtypes, input), style, depth)
 
 
 @dataclass(repr=False)
@@ -161,17 +168,18 @@ class CheckResult:
         return pd.DataFrame(self.to_dict()["checks"])
 
 
-def check(model: nn.Module, input_size=None, *, dtypes=None, **limits) -> CheckResult:
+def check(model: nn.Module, input_size=None, *, dtypes=None, input=None, **limits) -> CheckResult:
     """Check a budget: a zoo card's documented targets, then the keyword limits of
     `rfkit.checks.budget.Budget` (max_params=, max_trainable_params=, max_macs=,
     max_activation_mb=, min_rf= (int or per-axis tuple), rf_layer=, min_coverage=,
-    max_overshoot=, max_depth=), as `rfkit check` does."""
+    max_overshoot=, max_depth=), as `rfkit check` does. `input_size`, `dtypes` and `input` as in
+    `rfkit.trace`."""
     from rfkit.checks import budget as budgets
 
     unknown = sorted(set(limits) - set(budgets.LIMITS))
     if unknown:
         raise RfkitError(f"unknown budget limit(s) {', '.join(unknown)}; known: {', '.join(budgets.LIMITS)}")
-    report = traced(model, input_size, dtypes)
+    report = traced(model, input_size, dtypes, input)
     import zoo
 
     card = zoo.card_of(model)

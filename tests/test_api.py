@@ -382,3 +382,24 @@ def test_import_rfkit_stays_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+class _TwoBranch(nn.Module):
+    """A forward taking one dict: a vector branch and an image branch."""
+
+    def __init__(self):
+        super().__init__()
+        self.fa = nn.Linear(3, 4)
+        self.fb = nn.Conv2d(1, 4, 3)
+
+    def forward(self, batch):
+        return self.fa(batch["a"]) + self.fb(batch["img"]).mean((2, 3))
+
+
+def test_summary_and_check_take_the_input_tensors():
+    batch = ({"a": torch.rand(2, 3), "img": torch.rand(2, 1, 10, 10)},)
+    shown = rfkit.summary(_TwoBranch(), input=batch)
+    assert shown.report.params == 3 * 4 + 4 + 9 * 4 + 4 and shown.report.rf_input == "batch['img']"
+    assert "Conv2d" in str(rfkit.summary(_TwoBranch(), input=batch, style="torchinfo"))
+    assert rfkit.check(_TwoBranch(), input=batch, max_params=100)
+    assert not rfkit.check(_TwoBranch(), input=batch, max_params=10)
