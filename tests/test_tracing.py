@@ -342,16 +342,6 @@ def test_empty_like_shortcut_keeps_torchs_layout(shape, rng):
     assert ours.shape == torchs.shape and layout(ours) == layout(torchs)
 
 
-def _inspect_bind(func, args, kwargs):
-    sig = rules.signature(func)
-    try:
-        bound = sig.bind(*args, **kwargs)
-    except TypeError:
-        return {}
-    bound.apply_defaults()
-    return dict(bound.arguments)
-
-
 BOUND_OPS = [F.conv2d, F.conv_transpose2d, F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d, F.interpolate,
              F.pad, F.linear, F.layer_norm, F.batch_norm, F.unfold, F.pixel_shuffle, torch.cat, torch.flatten,
              F.dropout, F.scaled_dot_product_attention, torch.Tensor.permute, torch.Tensor.view]
@@ -364,4 +354,4 @@ BOUND_OPS = [F.conv2d, F.conv_transpose2d, F.max_pool2d, F.avg_pool2d, F.adaptiv
 def test_fast_binding_equals_inspect(func, n_args, keywords):
     args = tuple(range(n_args))
     kwargs = {k: 7 for k in keywords}
-    assert rules.bind(func, args, kwargs) == _inspect_bind(func, args, kwargs)
+    assert rules.bind(func, args, kwargs) == rules.bind_with_inspect(func, args, kwargs)

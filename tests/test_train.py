@@ -269,12 +269,17 @@ COUNTED_NET = textwrap.dedent("""
 """)
 
 
+def train_from_source(source: str, cls: str, mnist_dir, tmp_path, run_dir, *extra):
+    """`rfkit train` of class `cls` written to a module file, one epoch on the generated MNIST."""
+    path = tmp_path / f"{cls.lower()}.py"
+    path.write_text(source)
+    return runner.invoke(app, ["train", f"{path}:{cls}", "--dataset", "mnist", "--data-dir", str(mnist_dir),
+                               "--epochs", "1", "--batch-size", "64", "--device", "cpu", "--run-dir", str(run_dir),
+                               *extra])
+
+
 def test_train_builds_the_model_once(mnist_dir, tmp_path):
-    path = tmp_path / "counted.py"
-    path.write_text(COUNTED_NET)
-    result = runner.invoke(app, ["train", f"{path}:Counted", "--dataset", "mnist", "--data-dir", str(mnist_dir),
-                                 "--epochs", "1", "--batch-size", "64", "--device", "cpu",
-                                 "--run-dir", str(tmp_path / "run")])
+    result = train_from_source(COUNTED_NET, "Counted", mnist_dir, tmp_path, tmp_path / "run")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "builds.txt").read_text().splitlines() == ["built"]
     assert "RF at output" in result.output  # the final panel traced the trained model
@@ -296,11 +301,7 @@ VIEW_FLATTEN_NET = textwrap.dedent("""
 
 def test_channels_last_by_default_and_not_for_a_forward_that_views(mnist_dir, tmp_path):
     assert begin(config(mnist_dir, tmp_path, "cl")).memory_format == torch.channels_last
-    path = tmp_path / "viewnet.py"
-    path.write_text(VIEW_FLATTEN_NET)
-    result = runner.invoke(app, ["train", f"{path}:ViewFlatten", "--dataset", "mnist", "--data-dir", str(mnist_dir),
-                                 "--epochs", "1", "--batch-size", "64", "--device", "cpu",
-                                 "--run-dir", str(tmp_path / "view")])
+    result = train_from_source(VIEW_FLATTEN_NET, "ViewFlatten", mnist_dir, tmp_path, tmp_path / "view")
     assert result.exit_code == 0, result.output
     assert len(json.loads((tmp_path / "view" / "metrics.json").read_text())) == 1
 
@@ -319,15 +320,13 @@ BROKEN_NET = textwrap.dedent("""
 
 
 def test_a_run_that_never_finished_an_epoch_can_start_again(mnist_dir, tmp_path):
-    path = tmp_path / "broken.py"
-    path.write_text(BROKEN_NET)
     run = tmp_path / "run"
-    args = ["--dataset", "mnist", "--data-dir", str(mnist_dir), "--epochs", "1", "--batch-size", "64",
-            "--device", "cpu", "--run-dir", str(run)]
-    failed = runner.invoke(app, ["train", f"{path}:Broken", *args])
+    failed = train_from_source(BROKEN_NET, "Broken", mnist_dir, tmp_path, run)
     assert failed.exit_code == 1 and [p.name for p in run.iterdir()] == ["config.json"]
     resumed = runner.invoke(app, ["train", "--resume", str(run)])
     assert resumed.exit_code == 2 and "start it again without --resume" in resumed.output
+    args = ["--data-dir", str(mnist_dir), "--epochs", "1", "--batch-size", "64", "--device", "cpu", "--run-dir",
+            str(run)]
     fixed = runner.invoke(app, ["train", "zoo.MnistNet_3", *args])
     assert fixed.exit_code == 0, fixed.output
     assert json.loads((run / "config.json").read_text())["model"] == "zoo.MnistNet_3"

@@ -150,6 +150,11 @@ def bind(func, args: tuple, kwargs: dict) -> dict:
         if (len(args) <= len(positional) and not given.keys() & kwargs.keys() and kwargs.keys() <= names
                 and names <= given.keys() | kwargs.keys() | defaults.keys()):
             return {**defaults, **given, **kwargs}
+    return bind_with_inspect(func, args, kwargs)
+
+
+def bind_with_inspect(func, args: tuple, kwargs: dict) -> dict:
+    """`bind` by inspect.Signature.bind, for any signature."""
     sig = signature(func)
     if sig is None:
         return {}
