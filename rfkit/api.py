@@ -36,13 +36,12 @@ def traced(model: nn.Module, input_size=None, dtypes=None, input=None) -> Report
     card = zoo.card_of(model)
     if input is not None:
         report = trace(model, input=input, dtypes=dtypes)
-        report.model_name = card.name if card else type(model).__name__
-        return report
-    size = input_size or (card.input_size if card else None)
-    if size is None:
-        raise InputSizeError(f"{type(model).__name__} is not a zoo network: pass input_size=(C, H, W) "
-                             f"or input=tensors")
-    report = trace(model, size, dtypes=dtypes)
+    else:
+        size = input_size or (card.input_size if card else None)
+        if size is None:
+            raise InputSizeError(f"{type(model).__name__} is not a zoo network: pass input_size=(C, H, W) "
+                                 f"or input=tensors")
+        report = trace(model, size, dtypes=dtypes)
     report.model_name = card.name if card else type(model).__name__
     return report
 

@@ -93,6 +93,21 @@ def net_file(name: str, body: str) -> Callable[[Ctx], Path]:
     return lambda ctx: ctx.file(name, "import torch\nimport torch.nn as nn\n" + textwrap.dedent(body))
 
 
+def raising_block(message: str) -> str:
+    """A Net whose submodule `block` raises ValueError(message) in its forward."""
+    return f"""
+class Block(nn.Module):
+    def forward(self, x):
+        raise ValueError({message!r})
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block = Block()
+    def forward(self, x):
+        return self.block(x)
+"""
+
+
 SMALL = """
 class Net(nn.Module):
     def __init__(self):
@@ -510,32 +525,12 @@ class Net(nn.Module):
 
 FORWARD_ROWS = [
     Row("forward-raises-in-submodule", ["table", "{tmp}/fail.py:Net", "-i", "1,8,8"], 1,
-        r"forward failed at Net\.block: ValueError: boom$", stdout=True, setup=net_file("fail.py", """
-            class Block(nn.Module):
-                def forward(self, x):
-                    raise ValueError("boom")
-            class Net(nn.Module):
-                def __init__(self):
-                    super().__init__()
-                    self.block = Block()
-                def forward(self, x):
-                    return self.block(x)
-        """)),
+        r"forward failed at Net\.block: ValueError: boom$", stdout=True, setup=net_file("fail.py", raising_block("boom"))),
     Row("forward-raises-at-top", ["table", "{tmp}/top.py:Net", "-i", "1,8,8"], 1,
         r"^error: forward failed (?!at : ).*ValueError: no$", stdout=True,
         setup=net_file("top.py", "class Net(nn.Module):\n    def forward(self, x):\n        raise ValueError('no')\n")),
     Row("forward-error-with-markup", ["table", "{tmp}/mk.py:Net", "-i", "1,8,8"], 1,
-        r"ValueError: \[/red\] bad \[bold\]$", stdout=True, setup=net_file("mk.py", """
-            class Block(nn.Module):
-                def forward(self, x):
-                    raise ValueError("[/red] bad [bold]")
-            class Net(nn.Module):
-                def __init__(self):
-                    super().__init__()
-                    self.block = Block()
-                def forward(self, x):
-                    return self.block(x)
-        """)),
+        r"ValueError: \[/red\] bad \[bold\]$", stdout=True, setup=net_file("mk.py", raising_block("[/red] bad [bold]"))),
     Row("markup-module-names-table", ["table", "{tmp}/names.py:Net", "-i", "1,8,8"], 0, r"layers\.\[bold\]x +Conv2d",
         setup=net_file("names.py", NAMES)),
     Row("markup-module-names-summary", ["summary", "{tmp}/names.py:Net", "-i", "1,8,8"], 0, r"\[/b\] +ReLU",

@@ -90,10 +90,6 @@ def module_rows(tree: ModuleTree, calls: list[ModuleCall], layers: list[Layer]) 
     return rows
 
 
-def unique_params(model: nn.Module) -> list:
-    return list({id(p): p for p in model.parameters()}.values())
-
-
 # torchinfo 1.8's conventions, so that `--style torchinfo` prints what torchinfo prints (users
 # diff the two). Where they differ from rfkit's own numbers, rfkit's style and JSON keep the
 # true ones; docs/summaries.md lists the differences and tests/test_torchinfo_parity.py pins them.

@@ -451,8 +451,8 @@ def _report(recorder: Recorder, model, inputs: Inputs, device, name, output) -> 
         dims = states[0].dims
     else:
         merged, dims = (), ()
-    unique = stats.unique_params(model)
     tree = stats.ModuleTree(model)
+    unique = [p for _, _, p in tree.below(model)]
     tensors = inputs.tensors
     shown = inputs.rf_tensor if inputs.rf_index is not None else tensors[0] if tensors else None
     return Report(model_name=name, input_shape=tuple(shown.shape) if shown is not None else (),
