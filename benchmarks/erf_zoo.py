@@ -6,7 +6,8 @@ trained best.pt, trained; on the first 256 real MNIST test images.
 
 Writes OUT/<Net>-init.png, OUT/<Net>-trained.png, OUT/erf_zoo.json (every number, maps
 left out) and prints the markdown table docs/rf.md shows. A run directory is
-RUNS/<Net>-seed1/ (rfkit train --seed 1 --run-dir RUNS/<Net>-seed1).
+RUNS/<Net>-seed1/ (rfkit train --seed 1 --run-dir RUNS/<Net>-seed1). With `--names`, only
+those networks are recomputed; the other networks' rows in an existing erf_zoo.json stay.
 """
 from __future__ import annotations
 
@@ -57,7 +58,11 @@ def main():
             rows.append(numbers)
             print(f"{name} {tag}: layer {result.layer}, RF {result.rf}, area ratio {result.area_ratio}, "
                   f"in RF {result.in_rf_share}", flush=True)
-    (args.out / "erf_zoo.json").write_text(json.dumps(rows, indent=2) + "\n")
+    table = args.out / "erf_zoo.json"
+    kept = [r for r in json.loads(table.read_text()) if r["model"] not in args.names] if table.is_file() else []
+    order = {name: i for i, name in enumerate(zoo.names())}
+    rows = sorted(kept + rows, key=lambda r: order.get(r["model"], len(order)))  # stable: init before trained
+    table.write_text(json.dumps(rows, indent=2) + "\n")
     print("\n| network | weights | layer | theoretical RF | ERF area 0.2 / 0.5 / 0.99 | mass inside the RF |")
     print("| --- | --- | --- | --- | --- | --- |")
     for r in rows:

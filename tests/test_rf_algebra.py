@@ -1,6 +1,8 @@
 """The per-axis formulas of docs/rf.md, checked on hand-derived cases."""
 from fractions import Fraction
 
+from hypothesis import given, strategies as st
+
 from rfkit.analysis import rf
 from rfkit.analysis.rf import AxisRF
 
@@ -28,6 +30,20 @@ def test_union_of_aligned_paths_takes_the_larger():
     big = AxisRF(r=7, j=1, start=1, n=10)
     merged = rf.union([small, big], 10)
     assert (merged.rf.r, merged.rf.start, merged.misaligned) == (7, 1, False)
+
+
+exact_numbers = st.one_of(st.integers(0, 40), st.fractions(0, 40, max_denominator=4))
+
+
+@given(r=st.lists(st.integers(1, 60), min_size=2, max_size=4), r_min=st.lists(st.one_of(st.none(), st.integers(1, 60)),
+       min_size=4, max_size=4), j=exact_numbers, start=exact_numbers, n=st.integers(1, 30),
+       exact=st.lists(st.booleans(), min_size=4, max_size=4))
+def test_union_of_centred_inputs_equals_the_spanning_union(r, r_min, j, start, n, exact):
+    """union's shortcut for inputs with the same positions, jump and centre (residual adds) gives
+    what the general span computation gives."""
+    axes = [AxisRF(r=size, j=j, start=start, n=n, r_min=None if low is None else min(low, size), exact=e)
+            for size, low, e in zip(r, r_min, exact)]
+    assert rf.union(axes, n) == rf.spanning_union(axes, n)
 
 
 def test_union_flags_misaligned_centres():

@@ -285,7 +285,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rfkit.analysis import rules
-from rfkit.analysis.tracing import _conv_output, _empty_like
+from rfkit.analysis.tracing import _adaptive_output, _conv_output, _empty_like
 
 
 @st.composite
@@ -316,6 +316,22 @@ def test_conv_shortcut_equals_the_meta_kernel_or_steps_aside(call):
         expected = getattr(F, f"conv{nd}d")(*args)
     except RuntimeError:
         assert got is None  # a bad call reaches the kernel, and its error reaches the user
+        return
+    if got is not None:
+        assert (got.shape, got.stride(), got.dtype) == (expected.shape, expected.stride(), expected.dtype)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(1, 3), st.lists(st.integers(0, 3), max_size=3), st.lists(st.integers(0, 9), min_size=3, max_size=3),
+       st.one_of(st.integers(-1, 9), st.none(), st.lists(st.one_of(st.none(), st.integers(-1, 9)), min_size=1,
+                                                        max_size=4), st.just(2.0), st.just(True)))
+def test_adaptive_avg_pool_shortcut_equals_the_meta_kernel_or_steps_aside(nd, lead, spatial, output_size):
+    x = torch.empty(*lead, *spatial[:nd], device="meta")
+    got = _adaptive_output(nd, x, (output_size,), {})
+    try:
+        expected = getattr(F, f"adaptive_avg_pool{nd}d")(x, output_size)
+    except (RuntimeError, TypeError, ValueError):
+        assert got is None
         return
     if got is not None:
         assert (got.shape, got.stride(), got.dtype) == (expected.shape, expected.stride(), expected.dtype)

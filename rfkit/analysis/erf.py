@@ -15,7 +15,7 @@ functional ops (`F.max_pool2d#1`, `Tensor.add#1`) alike, and the forward stops
 as soon as the layer has run.
 
 The model runs in eval mode on detached copies of its parameters and buffers
-(`torch.func.functional_call`; float64 on the CPU): it is left exactly as found,
+(`rfkit.analysis.tracing.substituted`; float64 on the CPU): it is left exactly as found,
 train/eval flags, hooks, `.grad`, `requires_grad` and values, also when its
 forward raises.
 """
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from rfkit.analysis import tracing
+from rfkit.analysis import stats, tracing
 from rfkit.analysis.report import Category, Layer, Report
 from rfkit.errors import RfkitError, TraceError, one_line
 
@@ -172,28 +172,24 @@ def _target(report: Report, layer: str | None) -> tuple[int | None, bool]:
                      f"({len(names)} layers: rfkit table --all lists them)")
 
 
-def _stand_ins(model: nn.Module, device: torch.device, dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    """Detached copies of parameters and buffers (no grad flows to the model's own tensors)."""
-    out = {}
-    for name, p in model.named_parameters(remove_duplicate=False):
-        out[name] = p.detach().to(device=device, dtype=dtype if p.is_floating_point() else p.dtype)
-    for name, b in model.named_buffers(remove_duplicate=False):
-        out[name] = b.detach().to(device=device, dtype=dtype if b.is_floating_point() else b.dtype).clone()
-    return out
+def _cast_copy(device: torch.device, dtype: torch.dtype):
+    """Detached copies in the pass's dtype: no gradient flows to the model's own tensors, and no
+    write reaches them."""
+    return lambda t: t.detach().to(device=device, dtype=dtype if t.is_floating_point() else t.dtype, copy=True)
 
 
-def _capture(model: nn.Module, x: torch.Tensor, stand_ins: dict, index: int | None,
+def _capture(tree: stats.ModuleTree, x: torch.Tensor, index: int | None,
              want_input: bool) -> tuple[torch.Tensor, _Capture]:
     rec = _Capture(index, want_input)
-    rec.watch(model)
+    rec.watch(tree)
     output = None
-    with tracing.preserved(model) as handles:
+    with tracing.preserved(tree) as handles:
         handles.append(nn.modules.module.register_module_forward_pre_hook(rec.on_pre))
         handles.append(nn.modules.module.register_module_forward_hook(rec.on_post))
         rec.seed(x, x.dim() - 2)
         try:
-            with torch.enable_grad(), rec:
-                output = torch.func.functional_call(model, stand_ins, (x,), strict=False)
+            with torch.enable_grad(), tracing.substituted(tree, _cast_copy(x.device, x.dtype)), rec:
+                output = tree.model(x)
         except _Stop:
             pass
     if rec.captured is None:
@@ -265,12 +261,13 @@ def erf(model: nn.Module, inputs, layer: str | None = None, *, samples: int | No
     dtypes += [d for d in (own if own.is_floating_point else torch.float32,) if d not in dtypes]
 
     total = torch.zeros(size[1:], dtype=torch.float64)
+    tree = stats.ModuleTree(model)
     name, axes = None, None
     for chunk in x.split(_CHUNK):
         for k, dtype in enumerate(dtypes):
             xc = chunk.to(device=device, dtype=dtype).requires_grad_(True)
             try:
-                out, rec = _capture(model, xc, _stand_ins(model, device, dtype), index, want_input)
+                out, rec = _capture(tree, xc, index, want_input)
                 break
             except RfkitError:
                 raise

@@ -184,6 +184,26 @@ def union(axes: list[AxisRF], n_out: int) -> Merge:
         return Merge(replace(axes[0], n=n_out), False)
     if any(not a.known for a in axes):
         return Merge(replace(next(a for a in axes if not a.known), n=n_out), False)
+    first = axes[0]
+    if (first.j != 0 or n_out == 1) and all(a.n == n_out and a.j == first.j and a.start == first.start
+                                            for a in axes):
+        return Merge(_centred_union(axes, n_out), False)
+    return spanning_union(axes, n_out)
+
+
+def _centred_union(axes: list[AxisRF], n_out: int) -> AxisRF:
+    """The common case (a residual add): same positions, jump and centre, so the RFs are nested and
+    the union is the largest; no Fraction arithmetic on the spans. Equal to `spanning_union`
+    (tests/test_rf_algebra.py checks it on generated axes)."""
+    r = max(a.r for a in axes)
+    mins = [a.r_min for a in axes]
+    return AxisRF(r=r, j=axes[0].j, start=axes[0].start, n=n_out,
+                  r_min=min(max(mins), r) if None not in mins else None, exact=all(a.exact for a in axes))
+
+
+def spanning_union(axes: list[AxisRF], n_out: int) -> Merge:
+    """`union` of known axes in general: a shared input that contains every RF, or the span of
+    position 0's RFs."""
     dominant = _dominant(axes, n_out)
     if dominant is not None:
         return Merge(dominant, False)

@@ -27,8 +27,9 @@ class ModuleTree:
         self.by_path = dict(model.named_modules())
         self.own: dict[int, list[tuple[nn.Module, str, torch.Tensor]]] = {}
         self.is_leaf: dict[int, bool] = {}
+        self._children: dict[int, list[nn.Module]] = {}
         self._below: dict[int, dict[int, tuple[nn.Module, str, torch.Tensor]]] = {}
-        self._numel: dict[int, int] = {}
+        self._sums: dict[tuple[int, object], tuple] = {}
         stack = [(model, False)]
         while stack:
             module, children_done = stack.pop()
@@ -48,7 +49,13 @@ class ModuleTree:
                 merged.update(part)  # the first place wins, as in named_parameters()
             self.own[id(module)] = list(own.values())
             self.is_leaf[id(module)] = not children
+            self._children[id(module)] = children
             self._below[id(module)] = merged
+
+    @property
+    def modules(self):
+        """Every module once, in `named_modules()` order."""
+        return self.by_path.values()
 
     def module(self, call_name: str) -> nn.Module:
         path = call_name.split("#")[0]
@@ -61,32 +68,55 @@ class ModuleTree:
 
     def numel(self, module: nn.Module) -> int:
         """Elements of the module's parameters, its descendants' included, each tensor once."""
-        if id(module) not in self._numel:
-            self._numel[id(module)] = sum(p.numel() for _, _, p in self._below[id(module)].values())
-        return self._numel[id(module)]
+        return self.summed(module, _numel)[0]
+
+    def summed(self, module: nn.Module, value) -> tuple:
+        """`value(owner, name, p)` (a tuple of numbers) summed over the module's subtree, each tensor
+        once: from its children's sums when no tensor repeats in the subtree, else tensor by tensor."""
+        key = (id(module), value)
+        if key in self._sums:
+            return self._sums[key]
+        children, below = self._children[id(module)], self._below[id(module)]
+        parts = [value(*held) for held in self.own[id(module)]]
+        if len(below) == len(parts) + sum(len(self._below[id(c)]) for c in children):
+            parts += [self.summed(c, value) for c in children]
+        else:
+            parts = [value(*held) for held in below.values()]
+        total = self._sums[key] = tuple(map(sum, zip(*parts))) if parts else _ZEROS[value]
+        return total
+
+
+def _numel(owner: nn.Module, name: str, p: torch.Tensor) -> tuple[int]:
+    return (p.numel(),)
 
 
 def module_rows(tree: ModuleTree, calls: list[ModuleCall], layers: list[Layer]) -> list[ModuleStats]:
     """One row per module call, in call order; a parameter tensor is counted at its first module."""
     seen: set[int] = set()
+    facts: dict[int, tuple] = {}
     rows = []
     for call in sorted(calls, key=lambda c: c.start):
         module = tree.module(call.name)
-        own = [p for _, _, p in tree.own[id(module)]]
-        new = [p for p in own if id(p) not in seen]
-        seen.update(id(p) for p in new)
-        weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
+        known = facts.get(id(module))
+        if known is None:
+            weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
+            known = facts[id(module)] = (
+                [(id(p), p.numel(), p.requires_grad) for _, _, p in tree.own[id(module)]], tree.numel(module),
+                isinstance(module, (nn.Sequential, nn.ModuleList)),
+                sum(t.numel() for t in (weight, bias) if hasattr(t, "size")),
+                hasattr(weight, "size") and weight.requires_grad)
+        own, subtree, is_container, weight_bias, weight_trainable = known
+        params = trainable = shared = 0
+        for key, n, grad in own:
+            if key in seen:
+                shared += n
+            else:
+                seen.add(key)
+                params, trainable = params + n, trainable + n * grad
         rows.append(ModuleStats(
-            call=call,
-            params=sum(p.numel() for p in new),
-            shared=sum(p.numel() for p in own) - sum(p.numel() for p in new),
-            trainable=sum(p.numel() for p in new if p.requires_grad),
-            total_params=tree.numel(module),
-            macs=sum(layers[i].macs for i in call.layers),
-            is_container=isinstance(module, (nn.Sequential, nn.ModuleList)),
-            weight_bias_params=sum(t.numel() for t in (weight, bias) if hasattr(t, "size")),
-            weight_trainable=hasattr(weight, "size") and weight.requires_grad,
-        ))
+            call=call, params=params, shared=shared, trainable=trainable, total_params=subtree,
+            macs=sum(layers[i].macs for i in call.layers), is_container=is_container,
+            weight_bias_params=weight_bias, weight_trainable=weight_trainable))
     return rows
 
 
@@ -134,17 +164,13 @@ def _pruned_count(module: nn.Module, name: str, p: torch.Tensor) -> tuple[int, s
     return p.numel(), name
 
 
-def _param_counts(tree: ModuleTree, module: nn.Module, counted: dict) -> tuple[int, int, int]:
-    """(params, trainable, bytes) of a module's subtree, each tensor once within the module;
-    `counted` keeps each tensor's own numbers across calls."""
-    num = trainable = nbytes = 0
-    for owner, name, p in tree.below(module):
-        if id(p) not in counted:
-            n = 0 if nn.parameter.is_lazy(p) else _pruned_count(owner, name, p)[0]
-            counted[id(p)] = n, n if p.requires_grad else 0, n * p.element_size()
-        n, t, b = counted[id(p)]
-        num, trainable, nbytes = num + n, trainable + t, nbytes + b
-    return num, trainable, nbytes
+def _torchinfo_counts(owner: nn.Module, name: str, p: torch.Tensor) -> tuple[int, int, int]:
+    """(params, trainable, bytes) of one tensor as torchinfo counts it."""
+    n = 0 if nn.parameter.is_lazy(p) else _pruned_count(owner, name, p)[0]
+    return n, n if p.requires_grad else 0, n * p.element_size()
+
+
+_ZEROS = {_numel: (0,), _torchinfo_counts: (0, 0, 0)}
 
 
 def _mult_adds(tree: ModuleTree, module: nn.Module, shape: tuple[int, ...]) -> int:
@@ -221,13 +247,9 @@ def torchinfo_summary(tree: ModuleTree, calls: list[ModuleCall], inputs: list[to
     docs/summaries.md). One row per call in call order, never-called ancestors inserted;
     rows deeper than the shown depth still count in every total."""
     places = _tree_places(tree.model)
-    counts: dict[int, tuple[int, int, int]] = {}
-    per_tensor: dict[int, tuple[int, int, int]] = {}
 
     def count(module: nn.Module) -> tuple[int, int, int]:
-        if id(module) not in counts:
-            counts[id(module)] = _param_counts(tree, module, per_tensor)
-        return counts[id(module)]
+        return tree.summed(module, _torchinfo_counts)
 
     rows, called, mult_adds = [], set(), 0
     for call in sorted(calls, key=lambda c: c.start):
@@ -248,23 +270,25 @@ def torchinfo_summary(tree: ModuleTree, calls: list[ModuleCall], inputs: list[to
             end += 1
         row.children = rows[i + 1:end]  # all descendants, as torchinfo's `children`
 
+    counts = {id(r): count(r.module) for r in rows}
+    leaves = {id(r) for r in rows if tree.is_leaf[id(r.module)]}
     leftovers: dict[int, tuple[int, int]] = {}
 
     def leftover(row: _Entry) -> tuple[int, int]:
         """(params, trainable) of the row not in any non-recursive descendant's count."""
         if id(row) not in leftovers:
-            num, trainable, _ = count(row.module)
+            num, trainable, _ = counts[id(row)]
             for child in row.children:
                 if not child.recursive:
-                    n, t = count(child.module)[:2] if tree.is_leaf[id(child.module)] else leftover(child)
+                    n, t = counts[id(child)][:2] if id(child) in leaves else leftover(child)
                     num, trainable = num - n, trainable - t
             leftovers[id(row)] = num, trainable
         return leftovers[id(row)]
 
     total = trainable = param_bytes = fwd_bwd = 0
     for row in rows:
-        num, tr, nbytes = count(row.module)
-        if tree.is_leaf[id(row.module)]:
+        num, tr, nbytes = counts[id(row)]
+        if id(row) in leaves:
             fwd_bwd += 2 * row.out_bytes if num > 0 else 0
             if not row.recursive:
                 total, trainable, param_bytes = total + num, trainable + tr, param_bytes + nbytes
@@ -272,8 +296,8 @@ def torchinfo_summary(tree: ModuleTree, calls: list[ModuleCall], inputs: list[to
             num, tr = leftover(row)
             total, trainable = total + max(num, 0), trainable + max(tr, 0)
     return TorchinfoSummary(
-        rows=tuple(TorchinfoRow(type(r.module).__name__, r.depth, r.index, r.shape, *count(r.module)[:2],
-                                leftover(r)[0], tree.is_leaf[id(r.module)], r.recursive) for r in rows),
+        rows=tuple(TorchinfoRow(type(r.module).__name__, r.depth, r.index, r.shape, *counts[id(r)][:2],
+                                leftover(r)[0], id(r) in leaves, r.recursive) for r in rows),
         total_params=total, trainable_params=trainable, mult_adds=mult_adds,
         input_bytes=sum(sys.getsizeof(t.untyped_storage()) for t in inputs),
         forward_backward_bytes=fwd_bwd, param_bytes=param_bytes)

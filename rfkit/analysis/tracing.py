@@ -49,6 +49,9 @@ _SHAPE_ERROR = re.compile(r"shape|size mismatch|Expected .*(size|dim|channels)|c
                           r"Given groups|too small|must match|invalid for input of size|out of range", re.I)
 
 
+_broadcast_shapes = functools.lru_cache(maxsize=4096)(torch.broadcast_shapes)  # a Python function, per op
+
+
 @functools.lru_cache(maxsize=4096)
 def _op_names(func) -> tuple[str, str]:
     """(rule name, display name) of a torch function: ('max_pool2d', 'F.max_pool2d')."""
@@ -94,6 +97,7 @@ def tensors_in(obj) -> list[torch.Tensor]:
 _BOOKKEEPING = torch._C.DisableTorchFunction
 _CONV_DIMS = {"conv1d": 1, "conv2d": 2, "conv3d": 3}
 _CONV_ARGS = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
+_ADAPTIVE_AVG_DIMS = {"adaptive_avg_pool1d": 1, "adaptive_avg_pool2d": 2, "adaptive_avg_pool3d": 3}
 
 
 def _per_axis(value, nd: int, least: int) -> tuple[int, ...] | None:
@@ -135,19 +139,42 @@ def _conv_output(nd: int, args: tuple, kwargs: dict) -> torch.Tensor | None:
     return torch.empty((x.shape[0], w.shape[0], *out), dtype=x.dtype, device="meta")
 
 
+@functools.lru_cache(maxsize=4096)
+def _dense(shape: torch.Size, strides: tuple[int, ...]) -> bool:
+    """Non-overlapping and without gaps (contiguous in some order of the dims)."""
+    expected = 1
+    for size, stride in sorted(zip(shape, strides), key=lambda pair: pair[1]):
+        if size != 1:
+            if stride != expected:
+                return False
+            expected *= size
+    return True
+
+
+def _adaptive_output(nd: int, x: torch.Tensor, rest: tuple, kwargs: dict) -> torch.Tensor | None:
+    """F.adaptive_avg_poolNd's output on meta (its meta kernel is a slow Python `mean` for a global
+    pool); None, and so the kernel itself with its errors, for anything but well-formed arguments."""
+    if len(rest) + len(kwargs) != 1 or kwargs.keys() - {"output_size"} or x.dim() not in (nd + 1, nd + 2):
+        return None
+    size = rest[0] if rest else kwargs["output_size"]
+    sizes = (size,) * nd if isinstance(size, int) else tuple(size) if isinstance(size, (tuple, list)) else ()
+    if len(sizes) != nd or not all(v is None and nd > 1 or isinstance(v, int) and not isinstance(v, bool) and v > 0
+                                   for v in sizes) or 0 in x.shape[-nd:]:
+        return None
+    out = tuple(n if v is None else v for n, v in zip(x.shape[-nd:], sizes))
+    return torch.empty((*x.shape[:-nd], *out), dtype=x.dtype, device="meta")
+
+
 def _empty_like(x: torch.Tensor) -> torch.Tensor:
     """torch.empty_like(x, device="meta") without the Python reference implementation that a meta
     `x` goes through (100x slower): the strides of a non-overlapping, dense `x` (permuted too)
     carried over, as preserve_format does."""
     if not x.is_meta:
         return torch.empty_like(x, device="meta")  # fast from a real device
-    expected = 1
-    for size, stride in sorted(zip(x.shape, x.stride()), key=lambda pair: pair[1]):
-        if size != 1:
-            if stride != expected:
-                return torch.empty_like(x, device="meta")  # overlapping or gapped: empty_like's own rule
-            expected *= size
-    return torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device="meta")
+    strides = x.stride()
+    if not _dense(x.shape, strides):
+        return torch.empty_like(x, device="meta")  # overlapping or gapped: empty_like's own rule
+    return torch.empty_strided(x.shape, strides, dtype=x.dtype, device="meta")
 
 
 class Recorder(TorchFunctionMode):
@@ -163,6 +190,7 @@ class Recorder(TorchFunctionMode):
         self.calls: dict[str, int] = {}
         self.started = 0
         self.paths: dict[int, tuple[str, bool]] = {}
+        self.tree: stats.ModuleTree | None = None
         self.warnings: list[str] = []
         self.failed_at: str | None = None
 
@@ -254,13 +282,15 @@ class Recorder(TorchFunctionMode):
             return x if in_place else _empty_like(x)
         if rule_name in _CONV_DIMS:
             return _conv_output(_CONV_DIMS[rule_name], args, kwargs)
+        if rule_name in _ADAPTIVE_AVG_DIMS:
+            return _adaptive_output(_ADAPTIVE_AVG_DIMS[rule_name], x, args[1:], kwargs)
         if rule_name == "linear" and len(args) >= 2 and isinstance(args[1], torch.Tensor) and not kwargs:
             return torch.empty((*x.shape[:-1], args[1].shape[0]), dtype=x.dtype, device="meta")
         if rule_name in _BROADCASTING and len(args) == 2 and not kwargs:
             other = args[1]
             if isinstance(other, torch.Tensor) and other.device.type != "meta":
                 return None
-            shape = (torch.broadcast_shapes(x.shape, other.shape)
+            shape = (_broadcast_shapes(x.shape, other.shape)
                      if isinstance(other, torch.Tensor) and other.shape != x.shape else x.shape)
             if in_place:
                 return x if shape == x.shape else None
@@ -311,9 +341,10 @@ class Recorder(TorchFunctionMode):
             in_bytes=_nbytes(tracked), out_bytes=_nbytes(outputs),
             macs=macs.count(rule_name, in_shapes, tuple(outputs[0].shape))))
 
-    def watch(self, model: nn.Module):
-        """Name every module of `model`; the global hooks ignore modules outside it."""
-        self.paths = {id(m): (path, next(m.children(), None) is None) for path, m in model.named_modules()}
+    def watch(self, tree: stats.ModuleTree):
+        """Name every module of the model; the global hooks ignore modules outside it."""
+        self.tree = tree
+        self.paths = {id(m): (path, tree.is_leaf[id(m)]) for path, m in tree.by_path.items()}
 
     def on_pre(self, module, inputs):
         known = self.paths.get(id(module))
@@ -337,7 +368,7 @@ class Recorder(TorchFunctionMode):
             if is_leaf and len(own) == 1:
                 layer = self.layers[own[0]]
                 layer.name, layer.kind = name, type(module).__name__
-                layer.params = sum(p.numel() for p in module.parameters(recurse=False))
+                layer.params = sum(p.numel() for _, _, p in self.tree.own[id(module)])
             outs = tensors_in(output)
             state = self.state_of(outs[0]) if outs else None
             self.modules.append(ModuleCall(
@@ -349,22 +380,43 @@ class Recorder(TorchFunctionMode):
 
 
 @contextlib.contextmanager
-def preserved(model: nn.Module):
-    """Eval mode and (global, temporary) hooks for the trace. After it, also when the forward raises:
-    hooks removed, and every module's attributes rebound as they were (the train/eval flag, and any
-    plain attribute the forward rebinds, such as a call counter)."""
-    saved = [(m, dict(m.__dict__)) for m in model.modules()]
+def preserved(tree: stats.ModuleTree):
+    """Eval mode (every module's `training` flag) and (global, temporary) hooks for the trace. After
+    it, also when the forward raises: hooks removed, and every module's attributes rebound as they
+    were (the train/eval flag, and any plain attribute the forward rebinds, such as a call counter)."""
+    saved = [(m, m.__dict__.copy()) for m in tree.modules]
     handles = []
     try:
-        model.eval()
+        for m, _ in saved:
+            m.__dict__["training"] = False  # what eval() sets, without running train() overrides' side effects
         yield handles
     finally:
         for h in handles:
             h.remove()
         for m, attributes in saved:
-            for key in [k for k in m.__dict__ if k not in attributes]:
-                del m.__dict__[key]
+            m.__dict__.clear()
             m.__dict__.update(attributes)
+
+
+@contextlib.contextmanager
+def substituted(tree: stats.ModuleTree, stand_in):
+    """Every parameter and buffer replaced, for the pass, by `stand_in(tensor)` (one per tensor, so
+    tied weights stay tied), and put back after, also when the forward raises. The forward then
+    never writes the user's tensors (a buffer it increments, a cache it fills). Swapping the
+    modules' own entries costs a fraction of torch.func.functional_call's walk by name."""
+    made: dict[int, torch.Tensor] = {}
+    held = [(store, name, t) for m in tree.modules for store in (m._parameters, m._buffers)
+            for name, t in store.items() if t is not None]
+    try:
+        for store, name, t in held:
+            copy_ = made.get(id(t))
+            if copy_ is None:
+                copy_ = made[id(t)] = stand_in(t)
+            store[name] = copy_
+        yield
+    finally:
+        for store, name, t in held:
+            store[name] = t
 
 
 def model_dtype(model: nn.Module) -> torch.dtype:
@@ -377,17 +429,11 @@ def _model_device(model: nn.Module) -> torch.device:
     return t.device if t is not None else torch.device("cpu")
 
 
-def _stand_ins(model: nn.Module, device: torch.device) -> dict[str, torch.Tensor]:
-    """Parameters and buffers for the pass: free on meta, copies on a real device, so that the
-    forward never writes the user's tensors (a buffer it increments, a cache it fills)."""
-    tensors = {**dict(model.named_parameters(remove_duplicate=False)),
-               **dict(model.named_buffers(remove_duplicate=False))}
-    copies: dict[int, torch.Tensor] = {}  # one copy per tensor: tied weights stay tied
-    for v in tensors.values():
-        if id(v) not in copies:
-            copies[id(v)] = (_empty_like(v) if device.type == "meta"
-                             else v.detach().to(device, copy=True))
-    return {k: copies[id(v)] for k, v in tensors.items()}
+def stand_in_for(device: torch.device):
+    """Free uninitialised tensors on meta, copies on a real device."""
+    if device.type == "meta":
+        return _empty_like
+    return lambda t: t.detach().to(device, copy=True)
 
 
 @dataclass
@@ -414,26 +460,25 @@ class Inputs:
         return Inputs(args, kwargs, self.names, self.rf_index)
 
 
-def _run(model: nn.Module, inputs: Inputs, device: torch.device, spatial: int, name: str) -> Report:
+def _run(tree: stats.ModuleTree, inputs: Inputs, device: torch.device, spatial: int, name: str) -> Report:
     recorder = Recorder()
-    recorder.watch(model)
-    stand_ins = _stand_ins(model, device)
+    recorder.watch(tree)
     inputs = inputs.map(lambda t: t.to(device) if t.device != device else t)
-    with preserved(model) as handles:
+    with preserved(tree) as handles:
         handles.append(nn.modules.module.register_module_forward_pre_hook(recorder.on_pre))
         handles.append(nn.modules.module.register_module_forward_hook(recorder.on_post))
         for i, t in enumerate(inputs.tensors):
             recorder.seed(t, spatial if i == inputs.rf_index else None)
         try:
-            with torch.no_grad(), recorder:
-                output = torch.func.functional_call(model, stand_ins, inputs.args, inputs.kwargs, tie_weights=False)
+            with torch.no_grad(), substituted(tree, stand_in_for(device)), recorder:
+                output = tree.model(*inputs.args, **inputs.kwargs)
         except Exception as exc:
-            partial = _report(recorder, model, inputs, device, name, output=None)
+            partial = _report(recorder, tree, inputs, device, name, output=None)
             where = recorder.failed_at or (recorder.stack[-1][0] if recorder.stack else "")
             where = f"{name}.{where}" if where and not where.startswith(name) else where or f"{name}.forward"
             raise TraceError(f"forward failed at {where}: {type(exc).__name__}: {_first_line(exc)}",
                              partial=partial, cause=exc) from exc
-    return _report(recorder, model, inputs, device, name, output)
+    return _report(recorder, tree, inputs, device, name, output)
 
 
 def _first_line(exc: Exception) -> str:
@@ -441,7 +486,7 @@ def _first_line(exc: Exception) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _report(recorder: Recorder, model, inputs: Inputs, device, name, output) -> Report:
+def _report(recorder: Recorder, tree: stats.ModuleTree, inputs: Inputs, device, name, output) -> Report:
     states = [s for t in tensors_in(output) if (s := recorder.state_of(t)) is not None]
     if not states and inputs.rf_index is not None:
         states = [s for _, s in reversed(recorder.states.values()) if s is not None][:1]
@@ -451,8 +496,7 @@ def _report(recorder: Recorder, model, inputs: Inputs, device, name, output) -> 
         dims = states[0].dims
     else:
         merged, dims = (), ()
-    tree = stats.ModuleTree(model)
-    unique = [p for _, _, p in tree.below(model)]
+    unique = [p for _, _, p in tree.below(tree.model)]
     tensors = inputs.tensors
     shown = inputs.rf_tensor if inputs.rf_index is not None else tensors[0] if tensors else None
     return Report(model_name=name, input_shape=tuple(shown.shape) if shown is not None else (),
@@ -570,9 +614,9 @@ def unwrapped(model: nn.Module) -> tuple[nn.Module, str | None]:
     return model, f"traced the module inside its {' and '.join(notes)}" if notes else None
 
 
-def _has_lazy(model: nn.Module) -> bool:
+def _has_lazy(tree: stats.ModuleTree) -> bool:
     return any(isinstance(m, nn.modules.lazy.LazyModuleMixin) and m.has_uninitialized_params()
-               for m in model.modules())
+               for m in tree.modules)
 
 
 # device="auto" runs a real CPU pass below this many (input elements x parameters): there the
@@ -583,11 +627,11 @@ AUTO_CPU_LIMIT = 10**9
 FALLBACK_INPUT_LIMIT = 64 * 2**20
 
 
-def _auto_device(model: nn.Module, inputs: Inputs) -> str:
+def _auto_device(tree: stats.ModuleTree, inputs: Inputs) -> str:
     """CPU for small passes whose weights live on the CPU, else meta."""
-    if _model_device(model).type != "cpu" or any(t.device.type not in ("cpu", "meta") for t in inputs.tensors):
+    if _model_device(tree.model).type != "cpu" or any(t.device.type not in ("cpu", "meta") for t in inputs.tensors):
         return "meta"
-    cost = sum(t.numel() for t in inputs.tensors) * sum(p.numel() for p in model.parameters())
+    cost = sum(t.numel() for t in inputs.tensors) * tree.numel(tree.model)
     return "cpu" if cost <= AUTO_CPU_LIMIT else "meta"
 
 
@@ -621,18 +665,20 @@ def trace(model: nn.Module, input_size=None, *, input=None, dtypes=None, device:
     rf_tensor = inputs.rf_tensor
     spatial = max(rf_tensor.dim() - 2, 0) if spatial is None and rf_tensor is not None else spatial or 0
     notes = [wrapper_note] if wrapper_note else []
-    if _has_lazy(model):
+    tree = stats.ModuleTree(model)
+    if _has_lazy(tree):
         model = _initialised_copy(model, inputs)
+        tree = stats.ModuleTree(model)
         notes.append("lazy modules initialised on a private copy (your model is left uninitialised)")
-    target = torch.device(_auto_device(model, inputs) if device == "auto" else device)
+    target = torch.device(_auto_device(tree, inputs) if device == "auto" else device)
     if target.type != "meta":
-        report = _run(model, _real(inputs, target), target, spatial, name)
+        report = _run(tree, _real(inputs, target), target, spatial, name)
         if device == "auto":
             notes.append("a real CPU pass: faster than meta at this size")
         report.device_note = "; ".join(notes) or None
         return report
     try:
-        report = _run(model, inputs.map(lambda t: t.to("meta")), target, spatial, name)
+        report = _run(tree, inputs.map(lambda t: t.to("meta")), target, spatial, name)
         report.device_note = "; ".join(notes) or None
         return report
     except TraceError as err:
@@ -641,7 +687,7 @@ def trace(model: nn.Module, input_size=None, *, input=None, dtypes=None, device:
                 or too_big:
             raise  # a genuine error, or no weights for a real pass, or an input too big to try one
         reason = str(err)
-    report = _run(model, _real(inputs, torch.device("cpu")), torch.device("cpu"), spatial, name)
+    report = _run(tree, _real(inputs, torch.device("cpu")), torch.device("cpu"), spatial, name)
     report.fallback = f"meta pass failed ({reason}); traced with a real CPU pass"
     report.device_note = "; ".join(notes) or None
     return report
