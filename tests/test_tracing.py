@@ -227,6 +227,33 @@ def test_trace_leaves_model_as_found_when_forward_raises():
     assert_same(before, snapshot(model))
 
 
+def test_trace_runs_in_eval_mode_without_calling_train_overrides():
+    """Every module sees training False during the pass; a train() override with side effects
+    (freezing a layer, counting calls) is not run, and the flags are back afterwards."""
+
+    class Freezing(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.seen, self.train_calls = nn.Conv2d(1, 2, 3), [], 0
+
+        def train(self, mode: bool = True):
+            self.train_calls += 1
+            self.conv.weight.requires_grad_(mode)
+            return super().train(mode)
+
+        def forward(self, x):
+            self.seen.append((self.training, self.conv.training))
+            return self.conv(x)
+
+    model = Freezing()
+    model.train()
+    calls = model.train_calls
+    rfkit.trace(model, (1, 8, 8), device="meta")
+    assert model.seen == [(False, False)]
+    assert model.train_calls == calls and model.conv.weight.requires_grad
+    assert model.training and model.conv.training
+
+
 def test_layer_lookup_and_columns():
     from zoo import MnistNet_3
 

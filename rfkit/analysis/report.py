@@ -63,7 +63,7 @@ class _MeasuredInt(Measured, int):
     pass
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)  # hashable (users compare axes with set()); not frozen: a frozen __init__ costs 2x
 class AxisRow:
     """One layer along one spatial axis: the columns of an RF table."""
 
@@ -134,7 +134,7 @@ class ModuleCall:
     shown_out: tuple[tuple[int, ...], int]  # torchinfo's view of the output: (shape, bytes per element)
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class ModuleStats:
     """One module call as summaries print it, with the numbers each summary convention needs
     (collected during the trace, so that no renderer reads the model)."""
@@ -150,7 +150,7 @@ class ModuleStats:
     weight_trainable: bool  # torchsummary asks the weight alone
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class TorchinfoRow:
     """One row of torchinfo 1.8's summary list: a module call, or a never-called ancestor
     (ModuleList, ModuleDict, a skipped parent) that torchinfo inserts above its members.
