@@ -227,6 +227,41 @@ def test_trace_leaves_model_as_found_when_forward_raises():
     assert_same(before, snapshot(model))
 
 
+class RegistersOnFirstCall(nn.Module):
+    """Caches a buffer, builds a submodule and a parameter, and hooks itself on its first forward."""
+
+    def __init__(self, fail: bool = False):
+        super().__init__()
+        self.conv, self.fail = nn.Conv2d(1, 4, 3), fail
+
+    def forward(self, x):
+        if not hasattr(self, "cache"):
+            self.register_buffer("cache", torch.ones(4, 1, 1, device=x.device), persistent=False)
+            self.extra = nn.Conv2d(4, 4, 1).to(x.device)
+            self.register_parameter("scale", nn.Parameter(torch.ones(1, device=x.device)))
+            self.register_forward_hook(lambda *a: None)
+        if self.fail:
+            raise ValueError("after registering")
+        return self.extra(self.conv(x) * self.cache * self.scale)
+
+
+@pytest.mark.parametrize("device", ["meta", "cpu"])
+@pytest.mark.parametrize("fail", [False, True])
+def test_what_a_forward_registers_is_undone(device, fail):
+    model = RegistersOnFirstCall(fail)
+    names = (list(model.state_dict()), list(model.named_modules()), dict(model._forward_hooks))
+    if fail:
+        with pytest.raises(TraceError):
+            rfkit.trace(model, (1, 8, 8), device=device)
+    else:
+        report = rfkit.trace(model, (1, 8, 8), device=device)
+        assert report.params == 40 and report.macs == (4 * 6 * 6 * 9) + (4 * 6 * 6 * 4)
+    assert (list(model.state_dict()), list(model.named_modules()), dict(model._forward_hooks)) == names
+    assert not hasattr(model, "cache") and not model._non_persistent_buffers_set
+    if not fail:
+        assert model(torch.ones(1, 1, 8, 8)).shape == (1, 4, 6, 6)  # its real first call registers for real
+
+
 def test_trace_runs_in_eval_mode_without_calling_train_overrides():
     """Every module sees training False during the pass; a train() override with side effects
     (freezing a layer, counting calls) is not run, and the flags are back afterwards."""

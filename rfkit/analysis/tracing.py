@@ -379,21 +379,34 @@ class Recorder(TorchFunctionMode):
                 shown_out=stats.shown_output(output)))
 
 
+# What a forward can register on a module in place (a buffer cached on first call, a submodule
+# built lazily, a hook): their contents are restored after the pass, beside the attributes.
+_REGISTRIES = ("_parameters", "_buffers", "_modules", "_non_persistent_buffers_set", "_forward_hooks",
+               "_forward_pre_hooks")
+
+
 @contextlib.contextmanager
 def preserved(tree: stats.ModuleTree):
     """Eval mode (every module's `training` flag) and (global, temporary) hooks for the trace. After
-    it, also when the forward raises: hooks removed, and every module's attributes rebound as they
-    were (the train/eval flag, and any plain attribute the forward rebinds, such as a call counter)."""
-    saved = [(m, m.__dict__.copy()) for m in tree.modules]
+    it, also when the forward raises: hooks removed, every module's attributes rebound as they were
+    (the train/eval flag, and any plain attribute the forward rebinds, such as a call counter),
+    and its parameters, buffers, submodules and forward hooks as they were (a forward that
+    registers a buffer on its first call registers nothing)."""
+    saved = [(m, attributes, [(r, r.copy()) for name in _REGISTRIES if (r := attributes.get(name)) is not None])
+             for m, attributes in ((m, m.__dict__.copy()) for m in tree.modules)]
     handles = []
     try:
-        for m, _ in saved:
+        for m, _, _ in saved:
             m.__dict__["training"] = False  # what eval() sets, without running train() overrides' side effects
         yield handles
     finally:
         for h in handles:
             h.remove()
-        for m, attributes in saved:
+        for m, attributes, registries in saved:
+            for registry, content in registries:
+                if len(registry) != len(content) or registry is attributes["_modules"]:
+                    registry.clear()  # an entry added or dropped (a replaced parameter or buffer is
+                    registry.update(content)  # put back by `substituted`; a replaced submodule here)
             m.__dict__.clear()
             m.__dict__.update(attributes)
 
