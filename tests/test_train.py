@@ -142,6 +142,14 @@ def test_cli_train_one_epoch(mnist_dir, tmp_path):
     assert "documented (seed)" in result.output and "99.45% (epoch 10)" in result.output
 
 
+@pytest.mark.parametrize("loader", ["fast", "torchvision"])
+def test_s5_recipe_trains_with_either_loader(mnist_dir, tmp_path, loader):
+    result = runner.invoke(app, ["train", "zoo.S5Net", "--data-dir", str(mnist_dir), "--epochs", "1", "--device", "cpu",
+                                 "--loader", loader, "--run-dir", str(tmp_path / loader)])
+    assert result.exit_code == 0, result.output
+    assert "Epoch   1/1" in result.output
+
+
 def test_non_zoo_model_needs_a_dataset():
     result = runner.invoke(app, ["train", "torchvision.models.resnet18"])
     assert result.exit_code == 2 and "--dataset" in result.output
@@ -189,6 +197,56 @@ def test_fast_and_torchvision_augmentations_draw_the_same_distributions():
         return mass.mean(0)
     assert (width(fast) - width(reference)).abs().max() < 0.35
     assert abs(fast.mean().item() - reference.mean().item()) < 0.01
+
+
+def test_per_image_steps_are_torchvisions_own_and_randomapply_draws_its_p():
+    """S5's `RandomApply([CenterCrop(22)], p=0.1), Resize((28, 28))`: both branches pixel for pixel
+    as torchvision makes them, and each sample takes the crop with probability p."""
+    import zoo
+    specs = zoo.card("S5Net").recipe.train_transforms
+    fast = augment.DeviceAugment(specs)
+    images = torch.from_numpy(stripes(40, 5)[0].astype(np.uint8)).unsqueeze(1)
+    variants = fast.variants(images)
+    plain = augment.torchvision_pipeline(("Resize((28, 28))",))
+    cropped = augment.torchvision_pipeline(("CenterCrop(22)", "Resize((28, 28))"))
+    for k, p in enumerate(_pil(images)):
+        assert torch.equal(variants[0, k, 0], torch.from_numpy(np.array(plain(p))))
+        assert torch.equal(variants[1, k, 0], torch.from_numpy(np.array(cropped(p))))
+    one = torch.zeros(1, 1, 28, 28, dtype=torch.uint8)
+    one[0, 0, 2, :] = 255  # a line the 22-pixel centre crop cuts away
+    no_rotation = augment.DeviceAugment(("RandomApply([CenterCrop(22)], p=0.1)", "Resize((28, 28))", "ToTensor()"))
+    out = no_rotation(no_rotation.variants(one).expand(-1, 20000, -1, -1, -1), torch.Generator().manual_seed(3))
+    share = (out[:, 0, 2].amax(1) == 0).float().mean().item()  # the line cropped away
+    assert abs(share - 0.1) < 0.007  # 3.3 standard errors
+    assert torch.equal(no_rotation(one, None), one.float().div(255))  # evaluation: the branch never taken
+
+
+def test_s5_recipe_fast_and_torchvision_draw_the_same_distributions():
+    import zoo
+    specs = zoo.card("S5NetBias").recipe.train_transforms
+    image = torch.zeros(1, 1, 28, 28, dtype=torch.uint8)
+    image[0, 0, 3:25, 12:16] = 255
+    n = 3000
+    fast = augment.DeviceAugment(specs)(image.expand(n, 1, 28, 28), torch.Generator().manual_seed(0))
+    pipeline = augment.torchvision_pipeline(specs)
+    torch.manual_seed(0)
+    reference = torch.stack([pipeline(_pil(image)[0]) for _ in range(n)])
+    assert (fast.mean(0) - reference.mean(0)).abs().max() < 0.12
+    assert abs(fast.mean().item() - reference.mean().item()) < 0.01
+
+
+@pytest.mark.parametrize("specs", [("RandomApply([ColorJitter(0.2)], p=0.5)", "ToTensor()"),
+                                   ("RandomRotation(5)", "Resize((28, 28))", "ToTensor()"),
+                                   ("RandomApply([CenterCrop(20)], p=0.5)", "RandomApply([CenterCrop(22)], p=0.5)")])
+def test_per_image_steps_the_fast_loader_cannot_place_ask_for_torchvision(specs):
+    with pytest.raises(RfkitError, match="--loader torchvision"):
+        augment.DeviceAugment(specs)
+
+
+def test_randomapply_branches_of_two_sizes_ask_for_torchvision():
+    fast = augment.DeviceAugment(("RandomApply([CenterCrop(22)], p=0.5)", "ToTensor()"))
+    with pytest.raises(RfkitError, match="one image size"):
+        fast.variants(torch.zeros(2, 1, 28, 28, dtype=torch.uint8))
 
 
 def test_normalisation_is_bitwise_torchvision():

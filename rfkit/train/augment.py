@@ -7,12 +7,18 @@ torchvision.transforms.v2 which draws one per batch), and resamples exactly as
 Pillow does for NEAREST: its affine transform runs in 16.16 fixed point
 (`FIX(v) = floor(v * 65536 + 0.5)`, source pixel `xx >> 16`), which integer
 arithmetic on the device reproduces pixel for pixel.
+
+A recipe may start with steps that depend on the image alone (CenterCrop, Resize, and
+RandomApply of those, as the course's S5 code's `RandomApply([CenterCrop(22)], p=0.1),
+Resize((28, 28))`): torchvision itself runs them once per image, with and without the
+RandomApply, and each sample then draws which of the two it gets.
 """
 from __future__ import annotations
 
 import torch
 from torchvision import transforms as T
 from torchvision.transforms import InterpolationMode
+from torchvision.transforms import functional as TF
 
 from rfkit.errors import RfkitError
 
@@ -96,6 +102,27 @@ def _uniform(n: int, low: float, high: float, gen: torch.Generator, device) -> t
     return torch.empty(n, device=device).uniform_(float(low), float(high), generator=gen)
 
 
+PER_IMAGE = (T.CenterCrop, T.Resize)  # no random parameter: the same output for the same image
+
+
+def _leading_per_image_steps(steps: list) -> tuple[list, T.RandomApply | None]:
+    """The recipe's first steps that depend on the image alone, and the one RandomApply among them."""
+    prefix, chance = [], None
+    for step in steps:
+        if isinstance(step, T.RandomApply) and chance is None and all(isinstance(t, PER_IMAGE)
+                                                                      for t in step.transforms):
+            chance = step
+        elif not isinstance(step, PER_IMAGE):
+            break
+        prefix.append(step)
+    for step in steps[len(prefix):]:
+        if isinstance(step, (T.RandomApply, *PER_IMAGE)):
+            raise RfkitError(f"the fast loader reproduces CenterCrop, Resize and one RandomApply holding only "
+                             f"those as a recipe's first steps, which this {type(step).__name__} is not; "
+                             f"use --loader torchvision")
+    return prefix, chance
+
+
 class DeviceAugment:
     """The recipe's transforms on a uint8 batch already on the device, parameters drawn per sample."""
 
@@ -103,7 +130,9 @@ class DeviceAugment:
                  T.Normalize)
 
     def __init__(self, specs: tuple[str, ...]):
-        self.steps = build(specs)
+        steps = build(specs)
+        self.prefix, self.chance = _leading_per_image_steps(steps)
+        self.steps = steps[len(self.prefix):]
         for step in self.steps:
             if not isinstance(step, self.SUPPORTED):
                 raise RfkitError(f"the fast loader cannot reproduce {type(step).__name__}; use --loader torchvision")
@@ -114,9 +143,30 @@ class DeviceAugment:
             if getattr(step, "center", None) is not None or getattr(step, "expand", False):
                 raise RfkitError(f"the fast loader does not support {type(step).__name__} with center/expand")
 
+    def variants(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, C, H, W) -> (V, N, C, H', W'): the recipe's leading per-image steps, run by
+        torchvision on each image (so pixel for pixel as the torchvision loader), without (0) and
+        with (1) its RandomApply; V = 1 without one. Once per data set, not per batch."""
+        if not self.prefix:
+            return images.unsqueeze(0)
+        cases = [[t for t in self.prefix if t is not self.chance]]
+        if self.chance is not None:
+            cases.append([u for t in self.prefix for u in (t.transforms if t is self.chance else [t])])
+        pil = [TF.to_pil_image(image) for image in images.cpu()]
+        made = [torch.stack([TF.pil_to_tensor(T.Compose(case)(p)) for p in pil]) for case in cases]
+        if any(m.shape != made[0].shape for m in made):
+            raise RfkitError("the fast loader needs RandomApply's branches to give one image size (end the "
+                             "recipe's first steps with a Resize); use --loader torchvision")
+        return torch.stack(made).to(images.device)
+
     def __call__(self, images: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
-        """uint8 (N, C, H, W) -> float32, normalised. `gen` None means no random step (evaluation)."""
-        x = images
+        """uint8 (N, C, H, W), or (V, N, C, H, W) from `variants`, -> float32, normalised. `gen` None
+        means no random step (evaluation, and RandomApply's branch not taken)."""
+        options = self.variants(images) if images.dim() == 4 else images
+        x = options[0]
+        if gen is not None and len(options) > 1:
+            taken = torch.rand(x.shape[0], device=x.device, generator=gen) < self.chance.p
+            x = torch.where(taken.view(-1, 1, 1, 1), options[1], x)
         out = None
         for step in self.steps:
             if isinstance(step, T.ToTensor):

@@ -22,6 +22,8 @@ class FastLoader:
         self.test = data.load_split(config.dataset, root, train=False).to(device)
         self.train_aug = augment.DeviceAugment(tuple(config.train_transforms))
         self.test_aug = augment.DeviceAugment(tuple(config.test_transforms))
+        self.train_variants = self.train_aug.variants(self.train.images)
+        self.test_variants = self.test_aug.variants(self.test.images)
         self.batch_size, self.seed, self.device = config.batch_size, config.seed, device
 
     def train_batches(self, epoch: int):
@@ -29,11 +31,11 @@ class FastLoader:
         order = torch.randperm(len(self.train.labels), device=self.device, generator=gen)
         for i in range(0, len(order), self.batch_size):
             idx = order[i:i + self.batch_size]
-            yield self.train_aug(self.train.images[idx], gen), self.train.labels[idx]
+            yield self.train_aug(self.train_variants[:, idx], gen), self.train.labels[idx]
 
     def test_batches(self, batch_size: int = 1000):
         for i in range(0, len(self.test.labels), batch_size):
-            yield self.test_aug(self.test.images[i:i + batch_size], None), self.test.labels[i:i + batch_size]
+            yield self.test_aug(self.test_variants[:, i:i + batch_size], None), self.test.labels[i:i + batch_size]
 
     @property
     def classes(self) -> list[str]:
