@@ -143,6 +143,22 @@ def test_torchscript_gets_one_line():
         rfkit.trace(scripted, (1, 8, 8))
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
+@pytest.mark.parametrize("device", ["meta", "cpu"])
+def test_a_scripted_submodule_makes_the_rf_unknown_not_wrong(device):
+    """The ops of a TorchScript submodule are invisible: the RF past it is unknown, with a warning,
+    never the RF of the layers around it alone; shapes and parameters still come out, and the
+    scripted module is left as found."""
+    inner = torch.jit.script(nn.Conv2d(2, 2, 3))
+    weight = inner.weight.detach().clone()
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), inner, nn.ReLU())
+    report = rfkit.trace(net, (1, 9, 9), device=device)
+    assert report.rf == (None, None) and report.warnings
+    assert report.output_shape == (1, 2, 5, 5) and report.params == 20 + 38
+    assert [l.kind for l in report.layers if l.name == "1"] == ["RecursiveScriptModule"]
+    assert torch.equal(inner.weight, weight) and net(torch.ones(1, 1, 9, 9)).shape == (1, 2, 5, 5)
+
+
 class Mutating(nn.Module):
     """A forward that writes a buffer in place, rebinds a plain attribute and appends to a list."""
 

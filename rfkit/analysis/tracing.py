@@ -363,8 +363,10 @@ class Recorder(TorchFunctionMode):
         if known is None:
             return
         is_leaf = known[1]
-        name, _, first, in_shapes, started, own = self.stack.pop()
         with _BOOKKEEPING():
+            if isinstance(module, torch.jit.ScriptModule):
+                self._opaque(module, inputs, output)
+            name, _, first, in_shapes, started, own = self.stack.pop()
             if is_leaf and len(own) == 1:
                 layer = self.layers[own[0]]
                 layer.name, layer.kind = name, type(module).__name__
@@ -377,6 +379,25 @@ class Recorder(TorchFunctionMode):
                 out_shapes=tuple(tuple(t.shape) for t in outs),
                 layers=tuple(range(first, len(self.layers))), out_rf=state.axes if state else None,
                 shown_out=stats.shown_output(output)))
+
+
+    def _opaque(self, module: torch.jit.ScriptModule, inputs, output):
+        """A scripted submodule runs compiled code that no hook or mode sees: when its outputs come
+        out untracked, the whole call becomes one layer whose RF is unknown, with a warning,
+        rather than a silent gap in the RF (an untracked output would read as no receptive field)."""
+        outs = tensors_in(output)
+        arg_tensors = tensors_in(inputs)
+        stateful = [(t, s, pos) for pos, t in enumerate(arg_tensors) if (s := self.state_of(t)) is not None]
+        if not outs or not stateful or any(self.tracks(t) for t in outs):
+            return
+        call = OpCall("scripted", module, tuple(inputs), {}, stateful, [tuple(t.shape) for t in arg_tensors],
+                      [tuple(t.shape) for t in outs])
+        outcome = rules.unknown(call)
+        outcome.note = (f"compiled TorchScript ({type(module).__name__}): rfkit cannot see its ops, so the RF "
+                        f"past it is unknown; trace the nn.Module it was scripted from")
+        for t, state in zip(outs, outcome.states + [outcome.states[0]] * len(outs)):
+            self.states[id(t)] = (t, state)
+        self._record("scripted", call, outcome, outcome.states[0], _nbytes([t for t, _, _ in stateful]), _nbytes(outs))
 
 
 # What a forward can register on a module in place (a buffer cached on first call, a submodule
@@ -392,8 +413,8 @@ def preserved(tree: stats.ModuleTree):
     (the train/eval flag, and any plain attribute the forward rebinds, such as a call counter),
     and its parameters, buffers, submodules and forward hooks as they were (a forward that
     registers a buffer on its first call registers nothing)."""
-    saved = [(m, attributes, [(r, r.copy()) for name in _REGISTRIES if (r := attributes.get(name)) is not None])
-             for m, attributes in ((m, m.__dict__.copy()) for m in tree.modules)]
+    saved = [(m, attributes, [(r, r.copy()) for name in _REGISTRIES if isinstance(r := attributes.get(name), (dict, set))])
+             for m, attributes in ((m, m.__dict__.copy()) for m in tree.modules)]  # a ScriptModule's are views of C++
     handles = []
     try:
         for m, _, _ in saved:
@@ -404,7 +425,7 @@ def preserved(tree: stats.ModuleTree):
             h.remove()
         for m, attributes, registries in saved:
             for registry, content in registries:
-                if len(registry) != len(content) or registry is attributes["_modules"]:
+                if len(registry) != len(content) or registry is attributes.get("_modules"):
                     registry.clear()  # an entry added or dropped (a replaced parameter or buffer is
                     registry.update(content)  # put back by `substituted`; a replaced submodule here)
             m.__dict__.clear()
