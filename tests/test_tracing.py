@@ -262,6 +262,24 @@ def test_what_a_forward_registers_is_undone(device, fail):
         assert model(torch.ones(1, 1, 8, 8)).shape == (1, 4, 6, 6)  # its real first call registers for real
 
 
+@pytest.mark.parametrize("device", ["meta", "cpu"])
+def test_parametrized_weights_are_never_evaluated_outside_the_pass(device):
+    """Spectral norm's parametrization updates its power-iteration buffers whenever `weight` is read
+    in training mode: neither the trace nor the summaries may read it on the user's model."""
+    from torch.nn.utils import parametrizations
+
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3))
+    parametrizations.spectral_norm(model[2])
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    report = rfkit.trace(model, (1, 12, 12), device=device)
+    str(rfkit.summary(model, input_size=(1, 12, 12), style="torchsummary"))
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before), [k for k in before if not torch.equal(before[k],
+                                                                                                          after[k])]
+    assert report.params == 40 + 148 and report.rf == (5, 5)
+
+
 def test_trace_runs_in_eval_mode_without_calling_train_overrides():
     """Every module sees training False during the pass; a train() override with side effects
     (freezing a layer, counting calls) is not run, and the flags are back afterwards."""

@@ -90,6 +90,16 @@ def _numel(owner: nn.Module, name: str, p: torch.Tensor) -> tuple[int]:
     return (p.numel(),)
 
 
+def _unevaluated(module: nn.Module, name: str):
+    """`module.<name>`, except that a parametrized tensor is its stored original: reading the
+    property would run the parametrization, and spectral norm's, in training mode, updates its
+    power-iteration buffers in place."""
+    plist = module._modules.get("parametrizations")
+    if plist is not None and name in plist._modules:
+        return getattr(plist._modules[name], "original", None)
+    return getattr(module, name, None)
+
+
 def module_rows(tree: ModuleTree, calls: list[ModuleCall], layers: list[Layer]) -> list[ModuleStats]:
     """One row per module call, in call order; a parameter tensor is counted at its first module."""
     seen: set[int] = set()
@@ -99,7 +109,7 @@ def module_rows(tree: ModuleTree, calls: list[ModuleCall], layers: list[Layer]) 
         module = tree.module(call.name)
         known = facts.get(id(module))
         if known is None:
-            weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
+            weight, bias = _unevaluated(module, "weight"), _unevaluated(module, "bias")
             known = facts[id(module)] = (
                 [(id(p), p.numel(), p.requires_grad) for _, _, p in tree.own[id(module)]], tree.numel(module),
                 isinstance(module, (nn.Sequential, nn.ModuleList)),
