@@ -2,6 +2,7 @@
 
     python benchmarks/zoo_results.py [benchmarks/results/*.json]     the table
     python benchmarks/zoo_results.py --epochs NAME                   NAME's runs beside the seed's log, per epoch
+    python benchmarks/zoo_results.py --epochs NAME --compare FILE    ... and the runs of another results file
 
 One markdown row per network: the documented best; the measured mean +- std (sample
 standard deviation, over seeds) of the best and of the final test accuracy; how many
@@ -52,12 +53,16 @@ def table(paths: list[Path]) -> str:
     return "\n".join(lines)
 
 
-def per_epoch(name: str) -> str:
-    """The seed's logged test accuracy per epoch beside each measured run's (train accuracy in brackets)."""
+def per_epoch(name: str, compare: list[Path] = ()) -> str:
+    """The seed's logged test accuracy per epoch beside each measured run's (train accuracy in
+    brackets); runs from `compare` files (an earlier recipe, say) follow, labelled by file name."""
     card = zoo.card(name)
-    doc = json.loads((RESULTS / f"{name}.json").read_text())
-    runs = doc["runs"]
-    head = "| epoch | seed's log | " + " | ".join(f"seed {r['seed']}" for r in runs) + " |"
+    runs = json.loads((RESULTS / f"{name}.json").read_text())["runs"]
+    labels = [f"seed {r['seed']}" for r in runs]
+    for path in compare:
+        extra = json.loads(path.read_text())["runs"]
+        runs, labels = runs + extra, labels + [f"seed {r['seed']}, {path.stem}" for r in extra]
+    head = "| epoch | seed's log | " + " | ".join(labels) + " |"
     lines = [head, "|" + " --- |" * (2 + len(runs))]
     for epoch in range(1, max(r["epochs_run"] for r in runs) + 1):
         logged = card.results.test_acc.get(epoch)
@@ -71,9 +76,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="*", type=Path)
     parser.add_argument("--epochs", metavar="NAME", help="per-epoch comparison for one network")
+    parser.add_argument("--compare", type=Path, nargs="*", default=[], metavar="FILE",
+                        help="with --epochs: more runs of NAME, from other results files")
     args = parser.parse_args()
     if args.epochs:
-        print(per_epoch(args.epochs))
+        print(per_epoch(args.epochs, args.compare))
     else:
         print(table(args.files or sorted(p for p in RESULTS.glob("*.json") if p.stem in zoo.names())))
 

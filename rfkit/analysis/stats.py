@@ -94,7 +94,8 @@ def _unevaluated(module: nn.Module, name: str):
     """`module.<name>`, except that a parametrized tensor is its stored original: reading the
     property would run the parametrization, and spectral norm's, in training mode, updates its
     power-iteration buffers in place."""
-    plist = module._modules.get("parametrizations")
+    children = module._modules
+    plist = children.get("parametrizations") if isinstance(children, dict) else None  # a ScriptModule's is a view
     if plist is not None and name in plist._modules:
         return getattr(plist._modules[name], "original", None)
     return getattr(module, name, None)
