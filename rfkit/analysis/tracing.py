@@ -413,8 +413,9 @@ def preserved(tree: stats.ModuleTree):
     (the train/eval flag, and any plain attribute the forward rebinds, such as a call counter),
     and its parameters, buffers, submodules and forward hooks as they were (a forward that
     registers a buffer on its first call registers nothing)."""
-    saved = [(m, attributes, [(r, r.copy()) for name in _REGISTRIES if isinstance(r := attributes.get(name), (dict, set))])
-             for m, attributes in ((m, m.__dict__.copy()) for m in tree.modules)]  # a ScriptModule's are views of C++
+    saved = [(m, attributes, [(r, r.copy() if r else None) for name in _REGISTRIES
+                              if isinstance(r := attributes.get(name), (dict, set))])  # a ScriptModule's: C++ views
+             for m, attributes in ((m, m.__dict__.copy()) for m in tree.modules)]
     handles = []
     try:
         for m, _, _ in saved:
@@ -425,7 +426,9 @@ def preserved(tree: stats.ModuleTree):
             h.remove()
         for m, attributes, registries in saved:
             for registry, content in registries:
-                if len(registry) != len(content) or registry is attributes.get("_modules"):
+                if content is None:
+                    registry.clear()
+                elif len(registry) != len(content) or registry is attributes.get("_modules"):
                     registry.clear()  # an entry added or dropped (a replaced parameter or buffer is
                     registry.update(content)  # put back by `substituted`; a replaced submodule here)
             m.__dict__.clear()
