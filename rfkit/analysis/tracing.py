@@ -260,12 +260,17 @@ class Recorder(TorchFunctionMode):
         except Exception as exc:  # a rule that cannot read these arguments must not break the trace
             outcome = rules.unknown(call)
             outcome.note = f"RF rule for '{rule_name}' failed ({type(exc).__name__}: {exc})"
+        self._layer(display, call, outcome, outputs)
+        return result
+
+    def _layer(self, display: str, call: OpCall, outcome: rules.Outcome, outputs: list[torch.Tensor]):
+        """The outputs take the outcome's states (the first for any beyond them); the op becomes a layer."""
         states = list(outcome.states) + [outcome.states[0]] * (len(outputs) - len(outcome.states))
         for t, s in zip(outputs, states):
             self.states[id(t)] = (t, s)
-        self._record(display, call, outcome, states[0], _nbytes([t for t, _, _ in stateful]), _nbytes(outputs))
-        self.on_layer(self.layers[-1], [t for t, _, _ in stateful], outputs)
-        return result
+        inputs = [t for t, _, _ in call.inputs]
+        self._record(display, call, outcome, states[0], _nbytes(inputs), _nbytes(outputs))
+        self.on_layer(self.layers[-1], inputs, outputs)
 
     def on_layer(self, layer: Layer, inputs: list[torch.Tensor], outputs: list[torch.Tensor]):
         """Called after each op recorded as a layer, with its position-carrying inputs and its outputs.
@@ -395,9 +400,7 @@ class Recorder(TorchFunctionMode):
         outcome = rules.unknown(call)
         outcome.note = (f"compiled TorchScript ({type(module).__name__}): rfkit cannot see its ops, so the RF "
                         f"past it is unknown; trace the nn.Module it was scripted from")
-        for t, state in zip(outs, outcome.states + [outcome.states[0]] * len(outs)):
-            self.states[id(t)] = (t, state)
-        self._record("scripted", call, outcome, outcome.states[0], _nbytes([t for t, _, _ in stateful]), _nbytes(outs))
+        self._layer("scripted", call, outcome, outs)
 
 
 # What a forward can register on a module in place (a buffer cached on first call, a submodule
