@@ -68,21 +68,22 @@ class ModuleTree:
 
     def numel(self, module: nn.Module) -> int:
         """Elements of the module's parameters, its descendants' included, each tensor once."""
-        return self.summed(module, _numel)[0]
+        return self.summed(module, _numel, (0,))[0]
 
-    def summed(self, module: nn.Module, value) -> tuple:
-        """`value(owner, name, p)` (a tuple of numbers) summed over the module's subtree, each tensor
-        once: from its children's sums when no tensor repeats in the subtree, else tensor by tensor."""
+    def summed(self, module: nn.Module, value, zero: tuple) -> tuple:
+        """`value(owner, name, p)` (a tuple of numbers like `zero`) summed over the module's subtree,
+        each tensor once: from its children's sums when no tensor repeats in the subtree, else
+        tensor by tensor."""
         key = (id(module), value)
         if key in self._sums:
             return self._sums[key]
         children, below = self._children[id(module)], self._below[id(module)]
         parts = [value(*held) for held in self.own[id(module)]]
         if len(below) == len(parts) + sum(len(self._below[id(c)]) for c in children):
-            parts += [self.summed(c, value) for c in children]
+            parts += [self.summed(c, value, zero) for c in children]
         else:
             parts = [value(*held) for held in below.values()]
-        total = self._sums[key] = tuple(map(sum, zip(*parts))) if parts else _ZEROS[value]
+        total = self._sums[key] = tuple(map(sum, zip(zero, *parts)))
         return total
 
 
@@ -181,9 +182,6 @@ def _torchinfo_counts(owner: nn.Module, name: str, p: torch.Tensor) -> tuple[int
     return n, n if p.requires_grad else 0, n * p.element_size()
 
 
-_ZEROS = {_numel: (0,), _torchinfo_counts: (0, 0, 0)}
-
-
 def _mult_adds(tree: ModuleTree, module: nn.Module, shape: tuple[int, ...]) -> int:
     """torchinfo's mult-adds of one call of a leaf module, from parameter counts alone: x batch x
     output positions for a class named *Conv*, x batch for other `weight`/`bias`, x the output's
@@ -259,9 +257,6 @@ def torchinfo_summary(tree: ModuleTree, calls: list[ModuleCall], inputs: list[to
     rows deeper than the shown depth still count in every total."""
     places = _tree_places(tree.model)
 
-    def count(module: nn.Module) -> tuple[int, int, int]:
-        return tree.summed(module, _torchinfo_counts)
-
     rows, called, mult_adds = [], set(), 0
     for call in sorted(calls, key=lambda c: c.start):
         module = tree.module(call.name)
@@ -281,7 +276,7 @@ def torchinfo_summary(tree: ModuleTree, calls: list[ModuleCall], inputs: list[to
             end += 1
         row.children = rows[i + 1:end]  # all descendants, as torchinfo's `children`
 
-    counts = {id(r): count(r.module) for r in rows}
+    counts = {id(r): tree.summed(r.module, _torchinfo_counts, (0, 0, 0)) for r in rows}
     leaves = {id(r) for r in rows if tree.is_leaf[id(r.module)]}
     leftovers: dict[int, tuple[int, int]] = {}
 
