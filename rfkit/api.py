@@ -275,8 +275,8 @@ def _reporter(progress):
 
 def fit(model: nn.Module, dataset: str | None = None, *, epochs: int | None = None, batch_size: int | None = None,
         lr: float | None = None, seed: int = 1, device: str = "auto", data_dir=None, run_dir=None,
-        loader: str = "fast", compile: bool = False, amp: str | None = None, resume=None,
-        progress=True) -> FitResult:
+        loader: str = "fast", compile: bool = False, amp: str | None = None, threads: int | None = None,
+        resume=None, progress=True) -> FitResult:
     """Train `model` (built in the notebook, zoo or not) with the trainer of `rfkit train`.
 
     A zoo network trains on its card's recipe and dataset; any keyword given takes the
@@ -284,6 +284,8 @@ def fit(model: nn.Module, dataset: str | None = None, *, epochs: int | None = No
     "imagefolder") and trains with SGD (lr 0.01, momentum 0.9), batch 128, 10 epochs unless
     told otherwise. The model is trained in place (moved to `device`); its initial weights are
     the ones it has. `resume=RUN_DIR` continues an interrupted run (`epochs=` may extend it).
+    `threads`: the CPU threads the run uses (default: torch's current count); config.json records
+    it, because a CPU run repeats bit for bit for its seed only with the same count.
     `progress`: True (a bar: HTML in a notebook, rich in a terminal), False, or a reporter.
     """
     import torch.nn as nn
@@ -300,7 +302,7 @@ def fit(model: nn.Module, dataset: str | None = None, *, epochs: int | None = No
     name = card.name if card else type(model).__name__
     if resume is not None:
         given = {k: v for k, v in dict(dataset=dataset, batch_size=batch_size, lr=lr, data_dir=data_dir,
-                                       run_dir=run_dir).items() if v is not None}
+                                       run_dir=run_dir, threads=threads).items() if v is not None}
         if given:
             raise RfkitError(f"resume={str(resume)!r} continues the run as configured; only epochs= and device= "
                              f"may change (got {', '.join(given)})")
@@ -317,7 +319,7 @@ def fit(model: nn.Module, dataset: str | None = None, *, epochs: int | None = No
         spec = f"zoo.{card.name}" if card else train_config.python_spec(model)
         config = train_config.make_config(spec, name, card, dataset=dataset, data_dir=data_dir, run_dir=run_dir,
                                           device=device, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                                          loader=loader, compile=compile, amp=amp)
+                                          loader=loader, compile=compile, amp=amp, threads=threads)
     reporter = _reporter(progress)
     try:
         trainer = training.start(config, model, reporter, resume=resume is not None)

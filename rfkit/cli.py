@@ -363,6 +363,9 @@ def train(
     loader: Loader = typer.Option(Loader.fast, help="fast (device-resident) or torchvision (the seeds')."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the model."),
     amp: Optional[str] = typer.Option(None, help="bf16 autocast."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads for the run (default: torch's, recorded in "
+                                                     "config.json; a seed repeats a CPU run only with the same "
+                                                     "count)."),
 ):
     """Train with the documented recipe and set measured accuracy beside the documentation."""
     import torch
@@ -372,11 +375,12 @@ def train(
     from rfkit.train import progress
     from rfkit.train import trainer as training
 
-    train_config.check_flags(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, amp=amp)
+    train_config.check_flags(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, amp=amp, threads=threads)
     device = parse_device(device, meta=False)
     if resume is not None:
         fixed = [f"--{name.replace('_', '-')}" for name in ("batch_size", "lr", "seed", "dataset", "data_dir",
-                                                             "run_dir", "loader", "compile", "amp") if _given(name)]
+                                                             "run_dir", "loader", "compile", "amp", "threads")
+                 if _given(name)]
         if fixed:
             raise RfkitError(f"--resume {resume} continues the run as its config.json says: {', '.join(fixed)} "
                              f"cannot change it (only --epochs and --device can); start a new run instead")
@@ -392,7 +396,8 @@ def train(
     if resume is None:
         config = train_config.make_config(model, loaded.name, loaded.card, dataset=dataset, data_dir=data_dir,
                                           run_dir=run_dir, device=device, epochs=epochs, batch_size=batch_size,
-                                          lr=lr, seed=seed, loader=loader.value, compile=compile, amp=amp)
+                                          lr=lr, seed=seed, loader=loader.value, compile=compile, amp=amp,
+                                          threads=threads)
     reporter = progress.RichReporter(console)
     trainer = training.start(config, loaded.model, reporter, resume=resume is not None)
     say(f"{config.name} on {config.dataset}: {config.epochs} epochs, batch {config.batch_size}, "

@@ -68,6 +68,27 @@ def test_resume_equals_uninterrupted(mnist_dir, tmp_path):
     assert strip == expected
 
 
+def _metrics(result):
+    return [{k: v for k, v in m.items() if k not in ("seconds", "samples_per_s")} for m in result.metrics]
+
+
+def test_a_run_keeps_its_thread_count_and_resumes_with_it(mnist_dir, tmp_path):
+    process = torch.get_num_threads()
+    assert config(mnist_dir, tmp_path).threads == process
+    one = _metrics(begin(config(mnist_dir, tmp_path, "one", epochs=2, threads=1)).run())
+    two = _metrics(begin(config(mnist_dir, tmp_path, "two", epochs=2, threads=2)).run())
+    assert torch.get_num_threads() == process
+    assert one != two  # the thread count is part of a CPU run: the sums split differently
+    begin(config(mnist_dir, tmp_path, "part", epochs=1, threads=1)).run()
+    torch.set_num_threads(2)
+    try:
+        resumed = begin(train_config.load_config(tmp_path / "part", epochs=2), resume=True).run()
+    finally:
+        torch.set_num_threads(process)
+    assert _metrics(resumed) == one
+    assert json.loads((tmp_path / "part" / "config.json").read_text())["threads"] == 1
+
+
 def test_torchvision_loader_runs_the_same_recipe(mnist_dir, tmp_path):
     result = begin(config(mnist_dir, tmp_path, epochs=1, loader="torchvision", workers=0)).run()
     assert len(result.metrics) == 1 and 0 <= result.metrics[0]["test_acc"] <= 100

@@ -40,6 +40,14 @@ class TrainConfig:
     channels_last: bool | None = None  # None: on for 4-D (image) data, where benchmarks/train_speed.py measured it faster
     workers: int = 0
     inferred: dict = field(default_factory=dict)
+    # torch's intra-op threads: a CPU run repeats bit for bit for its seed only with the same count (the
+    # kernels split their sums by thread); None: the process's own, not recorded
+    threads: int | None = None
+
+
+def default_threads(device: str) -> int | None:
+    """What a CPU run records: the process's current intra-op thread count."""
+    return torch.get_num_threads() if torch.device(device).type == "cpu" else None
 
 
 def resolve_device(device: str) -> str:
@@ -52,7 +60,7 @@ def resolve_device(device: str) -> str:
 LOADER_NAMES = ("fast", "torchvision")  # rfkit.train.loaders.LOADERS' keys (that module imports this one)
 SEED_LIMIT = 2 ** 32
 _FLAGS = {"epochs": "--epochs", "batch_size": "--batch-size", "seed": "--seed", "lr": "--lr", "loader": "--loader",
-          "amp": "--amp", "dataset": "--dataset", "workers": "workers"}
+          "amp": "--amp", "dataset": "--dataset", "workers": "workers", "threads": "--threads"}
 
 
 def _is_int(v) -> bool:
@@ -74,6 +82,7 @@ def _lr(v) -> str | None:
 
 _RULES = {"epochs": _positive, "batch_size": _positive, "seed": _seed, "lr": _lr,
           "workers": lambda v: None if _is_int(v) and v >= 0 else "needs an integer >= 0",
+          "threads": _positive,
           "amp": lambda v: None if v in (None, "bf16") else "only bf16 is supported"}
 
 
@@ -93,6 +102,8 @@ def _problems(c: TrainConfig):
     for name in ("epochs", "batch_size", "seed", "workers", "amp"):
         if problem := _RULES[name](getattr(c, name)):
             yield name, getattr(c, name), problem
+    if c.threads is not None and (problem := _RULES["threads"](c.threads)):
+        yield "threads", c.threads, problem
     if c.dataset not in data.DATASETS:
         yield "dataset", c.dataset, f"is not one of {', '.join(data.DATASETS)}"
     if c.loader not in LOADER_NAMES:
@@ -133,7 +144,7 @@ def validate(config: TrainConfig, source: str | None = None) -> TrainConfig:
 
 def make_config(model_spec: str, name: str, card, *, dataset=None, data_dir=None, run_dir=None, device="auto",
                 epochs=None, batch_size=None, lr=None, seed=1, loader="fast", compile=False, amp=None,
-                workers=None, channels_last=None) -> TrainConfig:
+                workers=None, channels_last=None, threads=None) -> TrainConfig:
     """The card's recipe, with any flag given taking its place."""
     recipe = card.recipe if card is not None else None
     dataset = dataset if dataset is not None else (card.dataset if card else None)
@@ -155,15 +166,17 @@ def make_config(model_spec: str, name: str, card, *, dataset=None, data_dir=None
         opt_kwargs["lr"] = lr
         if schedule and schedule["name"] == "OneCycleLR":
             schedule["kwargs"]["max_lr"] = lr
-    check_flags(epochs=epochs, batch_size=batch_size, seed=seed, lr=lr, amp=amp, workers=workers)
+    check_flags(epochs=epochs, batch_size=batch_size, seed=seed, lr=lr, amp=amp, workers=workers, threads=threads)
+    device = resolve_device(device)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return validate(TrainConfig(
         model=model_spec, name=name, dataset=dataset, data_dir=str(data_dir or data.default_data_dir()),
-        run_dir=str(run_dir or Path("runs") / f"{name}-{stamp}"), device=resolve_device(device),
+        run_dir=str(run_dir or Path("runs") / f"{name}-{stamp}"), device=device,
         epochs=epochs, batch_size=batch_size, seed=seed, loader=loader, optimizer=opt,
         optimizer_kwargs=opt_kwargs, schedule=schedule, train_transforms=train_t, test_transforms=test_t,
         compile=compile, amp=amp, workers=workers if workers is not None else min(4, (os.cpu_count() or 2) - 1),
         inferred=dict(recipe.inferred) if recipe else {}, channels_last=channels_last,
+        threads=threads if threads is not None else default_threads(device),
     ))
 
 

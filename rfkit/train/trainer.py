@@ -7,6 +7,7 @@ per-epoch path.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import json
@@ -251,6 +252,11 @@ class Trainer:
         return data, None
 
     def run(self) -> RunResult:
+        """Train the remaining epochs with the config's thread count (the process's is restored after)."""
+        with _intra_op_threads(self.config.threads):
+            return self._run()
+
+    def _run(self) -> RunResult:
         best_acc = max((m["test_acc"] for m in self.metrics), default=-1.0)
         misclassified = None
         for epoch in range(self.start_epoch, self.config.epochs + 1):
@@ -275,6 +281,17 @@ class Trainer:
             return RunResult(self.run_dir, self.metrics, json.loads(saved.read_text()) if saved.is_file() else None)
         self.figures(*misclassified)
         return RunResult(self.run_dir, self.metrics, *self.effective_rf())
+
+
+@contextlib.contextmanager
+def _intra_op_threads(n: int | None):
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 _CHECKPOINT_KEYS = {"model", "optimizer", "schedule", "epoch", "rng", "metrics"}
