@@ -403,7 +403,7 @@ def train(
     say(f"{config.name} on {config.dataset}: {config.epochs} epochs, batch {config.batch_size}, "
         f"{config.optimizer} {config.optimizer_kwargs}, schedule "
         f"{config.schedule['name'] if config.schedule else 'none'}, {config.loader} loader, "
-        f"{config.device}; run directory {config.run_dir}")
+        f"{config.device_label()}; run directory {config.run_dir}")
     try:
         result = trainer.run()
     except KeyboardInterrupt:

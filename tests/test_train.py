@@ -75,6 +75,7 @@ def _metrics(result):
 def test_a_run_keeps_its_thread_count_and_resumes_with_it(mnist_dir, tmp_path):
     process = torch.get_num_threads()
     assert config(mnist_dir, tmp_path).threads == process
+    assert config(mnist_dir, tmp_path, threads=2).device_label() == "cpu, 2 threads"
     one = _metrics(begin(config(mnist_dir, tmp_path, "one", epochs=2, threads=1)).run())
     two = _metrics(begin(config(mnist_dir, tmp_path, "two", epochs=2, threads=2)).run())
     assert torch.get_num_threads() == process

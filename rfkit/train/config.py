@@ -44,6 +44,12 @@ class TrainConfig:
     # kernels split their sums by thread); None: the process's own, not recorded
     threads: int | None = None
 
+    def device_label(self) -> str:
+        """The device as a run's headings name it: a CPU with its thread count, which the seed needs."""
+        if self.threads is None or torch.device(self.device).type != "cpu":
+            return self.device
+        return f"{self.device}, {self.threads} thread{'s' if self.threads != 1 else ''}"
+
 
 def default_threads(device: str) -> int | None:
     """What a CPU run records: the process's current intra-op thread count."""
