@@ -386,6 +386,22 @@ def test_channels_last_by_default_and_not_for_a_forward_that_views(mnist_dir, tm
     assert len(json.loads((tmp_path / "view" / "metrics.json").read_text())) == 1
 
 
+@pytest.mark.parametrize("name", ["MnistNet_3", "S6Net", "UltimusNet"])
+def test_channels_last_leaves_the_rf_and_summary_as_they_were(name):
+    import rfkit
+    import zoo
+
+    contiguous = zoo.create(name)
+    before = {style: str(rfkit.summary(contiguous, style=style)) for style in ("torchinfo", "torchsummary")}
+    size = zoo.card(name).input_size
+    report = rfkit.trace(contiguous, size).to_dict(all_rows=True)
+    moved = contiguous.to(memory_format=torch.channels_last)
+    assert any(p.dim() == 4 and p.is_contiguous(memory_format=torch.channels_last)
+               and not p.is_contiguous() for p in moved.parameters())
+    assert rfkit.trace(moved, size).to_dict(all_rows=True) == report
+    assert {style: str(rfkit.summary(moved, style=style)) for style in before} == before
+
+
 BROKEN_NET = textwrap.dedent("""
     import torch.nn as nn
 
