@@ -6,8 +6,9 @@
 - fast: rfkit's device-resident loader with the recipe's augmentation, with the
   trainer's own settings (its default memory format);
 - torchvision: the seeds' DataLoader + PIL transforms;
-- the per-epoch work that is not a training step: evaluation on the test set, the
-  checkpoint and the metrics files, as a share of an epoch.
+- the per-epoch work that is not a training step: evaluation on the test set (also at
+  test batches of 128, 256 and 1,000 side by side), the checkpoint and the metrics files,
+  as a share of an epoch.
 
     python benchmarks/train_speed.py [--model zoo.MnistNet_3] [--device auto] [--batches 60]
                                      [--data-dir ../shared/data] [--workers N] [--no-compile]
@@ -121,11 +122,14 @@ def main():
     fast.metrics = [{"epoch": 1, "lr": 0.1, "train_loss": 0.1, "train_acc": 99.0, "seconds": epoch,
                      "samples_per_s": rates["fast loader"], "test_loss": 0.1, "test_acc": 99.0}]
     evaluation = timed(fast.evaluate)
+    by_batch = {size: timed(lambda: fast.evaluate(size)) for size in (128, 256, 1000)}
     bookkeeping = timed(lambda: (fast.checkpoint(1, True), training._write_metrics(fast.metrics, fast.run_dir)))
     figures = timed(lambda: fast.figures(*fast.evaluate()[1:]), repeat=1)
     print(f"  per epoch: evaluation {evaluation:.2f} s ({evaluation / epoch:.1%} of an epoch), checkpoint + "
           f"metrics {bookkeeping * 1000:.0f} ms ({bookkeeping / epoch:.2%}); figures, once per run: "
           f"{figures:.2f} s")
+    print(f"  evaluation by test batch (the trainer's: {training.eval_batch_size(device)}): " +
+          ", ".join(f"{size}: {seconds:.2f} s" for size, seconds in by_batch.items()))
 
 
 if __name__ == "__main__":

@@ -90,6 +90,18 @@ def test_a_run_keeps_its_thread_count_and_resumes_with_it(mnist_dir, tmp_path):
     assert json.loads((tmp_path / "part" / "config.json").read_text())["threads"] == 1
 
 
+@pytest.mark.parametrize("loader", ["fast", "torchvision"])
+def test_evaluation_does_not_depend_on_the_test_batch(mnist_dir, tmp_path, loader):
+    trainer = begin(config(mnist_dir, tmp_path, loader=loader, workers=0))
+    trainer.train_epoch(1)
+    assert training.eval_batch_size(trainer.device) == 128
+    results = [trainer.evaluate(size) for size in (None, 7, 1000)]
+    assert len({r[0]["test_acc"] for r in results}) == 1
+    for metrics, wrong_idx, wrong_pred in results[1:]:
+        assert metrics["test_loss"] == pytest.approx(results[0][0]["test_loss"], rel=1e-5)
+        assert torch.equal(wrong_idx, results[0][1]) and torch.equal(wrong_pred, results[0][2])
+
+
 def test_torchvision_loader_runs_the_same_recipe(mnist_dir, tmp_path):
     result = begin(config(mnist_dir, tmp_path, epochs=1, loader="torchvision", workers=0)).run()
     assert len(result.metrics) == 1 and 0 <= result.metrics[0]["test_acc"] <= 100

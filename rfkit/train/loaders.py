@@ -33,7 +33,7 @@ class FastLoader:
             idx = order[i:i + self.batch_size]
             yield self.train_aug(self.train_variants[:, idx], gen), self.train.labels[idx]
 
-    def test_batches(self, batch_size: int = 1000):
+    def test_batches(self, batch_size: int):
         for i in range(0, len(self.test.labels), batch_size):
             yield self.test_aug(self.test_variants[:, i:i + batch_size], None), self.test.labels[i:i + batch_size]
 
@@ -69,7 +69,7 @@ class TorchvisionLoader:
         for x, y in self._loader(self.train, True, self.config.batch_size, self.config.seed * 1_000_003 + epoch):
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
-    def test_batches(self, batch_size: int = 1000):
+    def test_batches(self, batch_size: int):
         for x, y in self._loader(self.test, False, batch_size, 0):
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
