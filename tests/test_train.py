@@ -212,6 +212,20 @@ def test_pixel_exact_rotation_and_affine_at_fixed_angles(angle):
     assert torch.equal(warped[:, 0], expected)
 
 
+@pytest.mark.parametrize("angle", [-37.5, 0.0, 90.0, 151.0])
+def test_pixel_exact_affine_on_colour_non_square_images_with_a_fill_per_channel(angle):
+    gen = torch.Generator().manual_seed(5)
+    images = torch.randint(0, 256, (6, 3, 20, 33), dtype=torch.uint8, generator=gen)
+    n, fill = len(images), (10, 200, 30)
+    z = torch.zeros(n)
+    matrix = augment.inverse_affine_matrix(torch.full((n,), angle), z + 5, z - 3, z + 0.6, z - 12, z + 7, 33, 20)
+    warped = augment.pil_affine_nearest(images, matrix, torch.tensor(fill, dtype=torch.uint8))
+    expected = torch.stack([TF.pil_to_tensor(TF.affine(TF.to_pil_image(image), angle, [5, -3], 0.6, [-12.0, 7.0],
+                                                       fill=list(fill))) for image in images])
+    assert (warped == torch.tensor(fill).view(1, 3, 1, 1)).all(1).any()  # the frame is reached
+    assert torch.equal(warped, expected)
+
+
 def test_fast_and_torchvision_augmentations_draw_the_same_distributions():
     import zoo
     specs = zoo.card("MnistNet_3").recipe.train_transforms

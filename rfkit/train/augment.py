@@ -62,12 +62,13 @@ def pil_affine_nearest(images: torch.Tensor, matrix: torch.Tensor, fill: torch.T
     a0, a1, a2, a3, a4, a5 = torch.floor(coefficients * 65536.0 + 0.5).to(torch.int64).view(n, 6, 1, 1).unbind(1)
     x = torch.arange(w, device=device, dtype=torch.int64).view(1, 1, w)
     y = torch.arange(h, device=device, dtype=torch.int64).view(1, h, 1)
-    xin = (a2 + y * a1 + x * a0) >> 16  # an arithmetic shift floors, as Pillow's fixed point does
-    yin = (a5 + y * a4 + x * a3) >> 16
-    inside = (xin >= 0) & (xin < w) & (yin >= 0) & (yin < h)
-    index = (yin.clamp(0, h - 1) * w + xin.clamp(0, w - 1)).view(n, 1, h * w).expand(n, c, h * w)
-    out = images.reshape(n, c, h * w).gather(2, index).view(n, c, h, w)
-    return torch.where(inside.unsqueeze(1), out, fill.to(device).view(1, c, 1, 1))
+    # Coordinates outside the image land on a one-pixel frame of `fill`, so one gather does all.
+    xin = ((a2 + y * a1 + x * a0) >> 16).clamp_(-1, w).add_(1)  # an arithmetic shift floors, as Pillow's
+    yin = ((a5 + y * a4 + x * a3) >> 16).clamp_(-1, h).add_(1)  # fixed point does
+    framed = fill.to(device).view(1, c, 1, 1).expand(n, c, h + 2, w + 2).clone()
+    framed[:, :, 1:-1, 1:-1] = images
+    index = yin.mul_(w + 2).add_(xin).view(n, 1, h * w).expand(n, c, h * w)
+    return framed.view(n, c, -1).gather(2, index).view(n, c, h, w)
 
 
 def rotation_matrix(angle: torch.Tensor, w: int, h: int) -> torch.Tensor:
