@@ -1,0 +1,48 @@
+"""The measured results the README reports: every row comes from a run file in benchmarks/results/,
+and every run file has what benchmarks/reproduce.py documents."""
+import importlib.util
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+import zoo
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+RUN_KEYS = {"seed", "epochs_run", "test_acc", "train_acc", "lr", "best", "best_epoch", "final", "target_met_epoch",
+            "seconds_per_epoch", "date", "device", "loader"}
+FILES = sorted(p for p in RESULTS.glob("*.json") if p.stem in zoo.names())
+
+
+def _zoo_results():
+    spec = importlib.util.spec_from_file_location("zoo_results", ROOT / "benchmarks" / "zoo_results.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_readme_table_is_the_one_the_run_files_make():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = _zoo_results().table(FILES)
+    assert len(table.splitlines()) == 2 + len(FILES) >= 8
+    assert table in readme
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_each_run_file_is_complete_and_its_summaries_follow_from_its_epochs(path):
+    doc = json.loads(path.read_text())
+    card = zoo.card(doc["network"])
+    assert doc["network"] == path.stem and doc["epochs"] == card.recipe.epochs
+    for run in doc["runs"]:
+        assert RUN_KEYS <= set(run)
+        test = run["test_acc"]
+        assert len(test) == len(run["train_acc"]) == len(run["lr"]) == run["epochs_run"] == doc["epochs"]
+        assert run["best"] == max(test) and test[run["best_epoch"] - 1] == run["best"] and run["final"] == test[-1]
+        target = card.targets
+        if target.min_test_acc is not None:
+            met = next((e for e, acc in enumerate(test[:target.within_epochs], 1) if acc >= target.min_test_acc), None)
+            assert run["target_met_epoch"] == met
+    if len(doc["runs"]) > 1:
+        assert statistics.stdev(r["best"] for r in doc["runs"]) < 0.5
