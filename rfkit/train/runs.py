@@ -119,7 +119,8 @@ def _row(run_dir: Path, static: _Static) -> RunRow:
     ratios = erf["area_ratio"] if erf else {}
     return RunRow(
         run_dir=str(run_dir), network=config.get("name", network), model=spec, dataset=dataset,
-        device=config.get("device", "?"), threads=config.get("threads"), seed=config.get("seed"), epochs=config.get("epochs"),
+        device=config.get("device", "?"), threads=config.get("threads"), seed=config.get("seed"),
+        epochs=config.get("epochs"),
         epochs_done=len(metrics), params=int(report.params) if report else None,
         macs=int(report.macs) if report else None, rf=tuple(report.rf) if report else None,
         rf_before_global=tuple(report.rf_before_global) if report and report.first_global else None,
