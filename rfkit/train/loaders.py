@@ -18,11 +18,13 @@ class FastLoader:
 
     def __init__(self, config: TrainConfig, device: torch.device):
         root = Path(config.data_dir)
-        self.train = data.load_split(config.dataset, root, train=True).to(device)
+        train = data.load_split(config.dataset, root, train=True)
         self.test = data.load_split(config.dataset, root, train=False).to(device)
         self.train_aug = augment.DeviceAugment(tuple(config.train_transforms))
         self.test_aug = augment.DeviceAugment(tuple(config.test_transforms))
-        self.train_variants = self.train_aug.variants(self.train.images)
+        # The per-image steps run on the CPU copy, and only their output goes to the device.
+        self.train_variants = self.train_aug.variants(train.images).to(device)
+        self.train = data.Split(self.train_variants[0], train.labels.to(device), train.classes)
         self.test_variants = self.test_aug.variants(self.test.images)
         self.batch_size, self.seed, self.device = config.batch_size, config.seed, device
 
