@@ -637,6 +637,8 @@ RESUME_ROWS = [
         r"directory is damaged", setup=set_config(epochs="ten")),
     Row("config-batch-size-zero", RESUME + ["--epochs", "2"], 2, r"config\.json: batch_size 0 needs a positive",
         setup=set_config(batch_size=0)),
+    Row("config-threads-string", RESUME + ["--epochs", "2"], 2, r"config\.json: threads 'two' needs a positive",
+        setup=set_config(threads="two")),
     Row("config-unknown-optimizer", RESUME + ["--epochs", "2"], 2, r"config\.json: optimizer 'Nope' is not a torch",
         setup=set_config(optimizer="Nope")),
     Row("config-negative-lr", RESUME + ["--epochs", "2"], 2, r"config\.json: lr -1 needs a finite number",

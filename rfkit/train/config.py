@@ -88,7 +88,7 @@ def _lr(v) -> str | None:
 
 _RULES = {"epochs": _positive, "batch_size": _positive, "seed": _seed, "lr": _lr,
           "workers": lambda v: None if _is_int(v) and v >= 0 else "needs an integer >= 0",
-          "threads": _positive,
+          "threads": lambda v: None if v is None else _positive(v),
           "amp": lambda v: None if v in (None, "bf16") else "only bf16 is supported"}
 
 
@@ -105,11 +105,9 @@ def _problems(c: TrainConfig):
     for name in ("model", "name", "dataset", "data_dir", "run_dir", "device", "loader", "optimizer"):
         if not isinstance(getattr(c, name), str) or not getattr(c, name):
             yield name, getattr(c, name), "needs a non-empty string"
-    for name in ("epochs", "batch_size", "seed", "workers", "amp"):
+    for name in ("epochs", "batch_size", "seed", "workers", "amp", "threads"):
         if problem := _RULES[name](getattr(c, name)):
             yield name, getattr(c, name), problem
-    if c.threads is not None and (problem := _RULES["threads"](c.threads)):
-        yield "threads", c.threads, problem
     if c.dataset not in data.DATASETS:
         yield "dataset", c.dataset, f"is not one of {', '.join(data.DATASETS)}"
     if c.loader not in LOADER_NAMES:
