@@ -385,7 +385,6 @@ class Recorder(TorchFunctionMode):
                 layers=tuple(range(first, len(self.layers))), out_rf=state.axes if state else None,
                 shown_out=stats.shown_output(output)))
 
-
     def _opaque(self, module: torch.jit.ScriptModule, inputs, output):
         """A scripted submodule runs compiled code that no hook or mode sees: when its outputs come
         out untracked, the whole call becomes one layer whose RF is unknown, with a warning,
