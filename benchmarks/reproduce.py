@@ -11,7 +11,8 @@ benchmarks/results/NAME.json is rewritten from all the seeds' run directories:
      "runs": [{"seed", "test_acc": [per epoch, percent], "train_acc": [...], "lr": [...],
                "best", "best_epoch", "final", "target_met_epoch" (null if never),
                "seconds_per_epoch", "date", "device", "loader", "threads" (CPU threads; null
-               where the run did not record them)}]}
+               where the run did not record them), "compile" (whether torch.compile ran the
+               training step)}]}
 
 `benchmarks/zoo_results.py` turns these files into the README's table.
 """
@@ -57,7 +58,8 @@ def run_summary(run_dir: Path, card) -> dict | None:
             "best": test[best], "best_epoch": metrics[best]["epoch"], "final": test[-1], "target_met_epoch": met,
             "seconds_per_epoch": round(sum(m["seconds"] for m in metrics) / len(metrics), 1),
             "date": time.strftime("%Y-%m-%d", time.localtime(path.stat().st_mtime)),
-            "device": config["device"], "loader": config["loader"], "threads": config.get("threads")}
+            "device": config["device"], "loader": config["loader"], "threads": config.get("threads"),
+            "compile": config.get("compile")}
 
 
 def write_results(card, run_dirs: list[Path], epochs: int, device: str) -> Path:

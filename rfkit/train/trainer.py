@@ -205,13 +205,16 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, batch_size: int | None = None) -> tuple[dict, torch.Tensor, torch.Tensor]:
-        """Test loss and accuracy, and the first misclassified test images (index, prediction)."""
+        """Test loss and accuracy, and the first misclassified test images (index, prediction). The model
+        runs eager here even where training compiles it: compiling the two evaluation graphs (the test
+        batch and the smaller last one) costs a cold run about 17 s on MnistNet_3 and saves nothing of a
+        0.3 s evaluation (benchmarks/train_speed.py)."""
         self.model.eval()
         loss_sum = torch.zeros((), device=self.device)
         predicted, labels = [], []
         for x, y in self.loader.test_batches(batch_size or eval_batch_size(self.device)):
             with self._autocast():
-                out = self.step_model(self._batch(x)).float()
+                out = self.model(self._batch(x)).float()
             loss_sum += F.cross_entropy(out, y, reduction="sum")
             predicted.append(out.argmax(1))
             labels.append(y)
