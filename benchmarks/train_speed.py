@@ -3,15 +3,19 @@
 - floors: the bare model step (forward, backward, optimizer) on one synthetic batch
   already on the device, for each setting: eager, channels_last, torch.compile,
   compile + channels_last. What no loader can beat;
-- fast: rfkit's device-resident loader with the recipe's augmentation, with the
-  trainer's own settings (its default memory format);
-- torchvision: the seeds' DataLoader + PIL transforms;
+- fast: rfkit's device-resident loader with the recipe's augmentation, in the trainer's
+  default settings (memory format, and compile where the card records it faster on a CPU);
+- torchvision: the seeds' DataLoader + PIL transforms, in the same settings;
 - the per-epoch work that is not a training step: evaluation on the test set (also at
   test batches of 128, 256 and 1,000 side by side), the checkpoint and the metrics files,
   as a share of an epoch.
 
-    python benchmarks/train_speed.py [--model zoo.MnistNet_3] [--device auto] [--batches 60]
-                                     [--data-dir ../shared/data] [--workers N] [--no-compile]
+Every setting is measured in several interleaved rounds and its median reported, so that the
+drift of a shared machine reaches all of them alike.
+
+    python benchmarks/train_speed.py [--model zoo.MnistNet_3] [--device auto] [--batches 30]
+                                     [--rounds 5] [--data-dir ../shared/data] [--workers N]
+                                     [--no-compile]
 
 Targets (issue 11): on a CPU, a fast-loader epoch within 1.10x of the best floor, and the
 non-step, non-evaluation work under 3% of an epoch.
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 import time
 from itertools import islice
@@ -38,19 +43,17 @@ def _sync(device: torch.device):
         torch.cuda.synchronize(device)
 
 
-def measure(trainer, batches, n: int, step_model=None, memory_format=None) -> float:
-    """Samples per second over `n` training steps drawn from `batches`."""
+def measure(trainer, batches, n: int) -> float:
+    """Samples per second over `n` training steps drawn from `batches`, in the trainer's settings (memory
+    format, compile), after one untimed step."""
     model, opt, device = trainer.model, trainer.optimizer, trainer.device
-    step_model = trainer.step_model if step_model is None else step_model
     model.train()
-    warm = 3
     seen = 0
-    for i, (x, y) in enumerate(islice(batches, n + warm)):
-        if i == warm:
+    for i, (x, y) in enumerate(islice(batches, n + 1)):
+        if i == 1:
             _sync(device)
             start, seen = time.perf_counter(), 0
-        x = x.contiguous(memory_format=memory_format) if memory_format is not None else trainer._batch(x)
-        loss = F.cross_entropy(step_model(x), y)
+        loss = F.cross_entropy(trainer.step_model(trainer._batch(x)), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -74,7 +77,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="zoo.MnistNet_3")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--batches", type=int, default=60)
+    parser.add_argument("--batches", type=int, default=30, help="steps per measurement")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved measurements per setting (median)")
     parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     parser.add_argument("--workers", type=int, default=min(4, (os.cpu_count() or 2) - 1))
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile floors")
@@ -91,32 +95,43 @@ def main():
 
     fast = trainer_for("fast")
     x, y = next(fast.loader.train_batches(0))
-    synthetic = iter(lambda: (x, y), None)
-    floors = {}
-    for label, fmt, compiled in (("eager", torch.contiguous_format, False),
-                                 ("channels_last", torch.channels_last, False),
-                                 ("compile", torch.contiguous_format, True),
-                                 ("compile + channels_last", torch.channels_last, True)):
-        if compiled and args.no_compile:
-            continue
-        trainer = trainer_for("fast", channels_last=fmt == torch.channels_last)
-        step = torch.compile(trainer.model) if compiled else trainer.model
-        floors[label] = measure(trainer, synthetic, args.batches, step, fmt)
-    rates = {"fast loader": measure(fast, fast.loader.train_batches(1), args.batches)}
-    slow = trainer_for("torchvision")
-    rates["torchvision loader"] = measure(slow, slow.loader.train_batches(1), args.batches)
+    synthetic = lambda: iter(lambda: (x, y), None)
+    runs = {}
+    for label, channels_last, compiled in (("eager", False, False), ("channels_last", True, False),
+                                           ("compile", False, True), ("compile + channels_last", True, True)):
+        if (compiled and args.no_compile) or (channels_last and fast.memory_format != torch.channels_last):
+            continue  # a model the trainer keeps contiguous (its forward views) has no channels_last floor
+        trainer = trainer_for("fast", channels_last=channels_last, compile=compiled)
+        runs[f"floor, {label}"] = (trainer, synthetic)
+    runs["fast loader"] = (fast, lambda: fast.loader.train_batches(1))
+    slow = trainer_for("torchvision", compile=fast.config.compile)
+    runs["torchvision loader"] = (slow, lambda: slow.loader.train_batches(1))
+    for trainer, batches in runs.values():  # warm-up: compiles, first touches
+        measure(trainer, batches(), 2)
+    rounds = {label: [] for label in runs}
+    for _ in range(args.rounds):  # interleaved, so that a machine's drift reaches every setting alike
+        for label, (trainer, batches) in runs.items():
+            rounds[label].append(measure(trainer, batches(), args.batches))
+    rates = {label: statistics.median(r) for label, r in rounds.items()}
+    floors = {label.removeprefix("floor, "): rate for label, rate in rates.items() if label.startswith("floor")}
 
     device = fast.device
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     n_train, batch = fast.n_train, fast.config.batch_size
     best_label = max(floors, key=floors.get)
     best = floors[best_label]
-    print(f"{spec.name}, batch {batch}, {args.batches} steps each, on {name}; the trainer's default memory "
-          f"format here: {'channels_last' if fast.memory_format == torch.channels_last else 'contiguous'}")
-    for label, rate in {**{f"floor, {k}": v for k, v in floors.items()}, **rates}.items():
+    print(f"{spec.name}, batch {batch}, median of {args.rounds} interleaved rounds of {args.batches} steps, on "
+          f"{name}; the trainer's defaults here: "
+          f"{'channels_last' if fast.memory_format == torch.channels_last else 'contiguous'}, "
+          f"{'compiled' if fast.config.compile else 'eager'}")
+    for label, rate in rates.items():
         print(f"  {label:32s} {rate:10,.0f} samples/s   epoch {n_train / rate:7.2f} s   "
               f"{best / rate:5.2f}x the best floor's time")
     print(f"  fast / torchvision: {rates['fast loader'] / rates['torchvision loader']:.1f}x; best floor: {best_label}")
+    if "compile + channels_last" in floors:
+        card = f"the card's compile_on_cpu: {spec.card.compile_on_cpu}" if spec.card else "not a zoo network"
+        print(f"  compile: {floors['compile + channels_last'] / floors['channels_last']:.2f}x the channels_last "
+              f"step's speed, {floors['compile'] / floors['eager']:.2f}x the eager one's ({card})")
 
     epoch = n_train / rates["fast loader"]
     fast.metrics = [{"epoch": 1, "lr": 0.1, "train_loss": 0.1, "train_acc": 99.0, "seconds": epoch,

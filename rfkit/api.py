@@ -275,7 +275,7 @@ def _reporter(progress):
 
 def fit(model: nn.Module, dataset: str | None = None, *, epochs: int | None = None, batch_size: int | None = None,
         lr: float | None = None, seed: int = 1, device: str = "auto", data_dir=None, run_dir=None,
-        loader: str = "fast", compile: bool = False, amp: str | None = None, threads: int | None = None,
+        loader: str = "fast", compile: bool | None = None, amp: str | None = None, threads: int | None = None,
         resume=None, progress=True) -> FitResult:
     """Train `model` (built in the notebook, zoo or not) with the trainer of `rfkit train`.
 
@@ -286,6 +286,8 @@ def fit(model: nn.Module, dataset: str | None = None, *, epochs: int | None = No
     the ones it has. `resume=RUN_DIR` continues an interrupted run (`epochs=` may extend it).
     `threads`: the CPU threads the run uses (default: torch's current count); config.json records
     it, because a CPU run repeats bit for bit for its seed only with the same count.
+    `compile`: torch.compile the training step (default: where measured faster, see
+    `rfkit.train.config.default_compile`).
     `progress`: True (a bar: HTML in a notebook, rich in a terminal), False, or a reporter.
     """
     import torch.nn as nn
@@ -302,7 +304,8 @@ def fit(model: nn.Module, dataset: str | None = None, *, epochs: int | None = No
     name = card.name if card else type(model).__name__
     if resume is not None:
         given = {k: v for k, v in dict(dataset=dataset, batch_size=batch_size, lr=lr, data_dir=data_dir,
-                                       run_dir=run_dir, threads=threads).items() if v is not None}
+                                       run_dir=run_dir, threads=threads, compile=compile).items()
+                 if v is not None}
         if given:
             raise RfkitError(f"resume={str(resume)!r} continues the run as configured; only epochs= and device= "
                              f"may change (got {', '.join(given)})")

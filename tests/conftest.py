@@ -9,6 +9,21 @@ import torch
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "compiles: a test that keeps torch.compile's default on (see eager_by_default)")
+
+
+@pytest.fixture(autouse=True)
+def eager_by_default(request, monkeypatch):
+    """Training tests run eager unless they set --compile: the zoo's MNIST networks compile by default on a
+    CPU, which costs a cold run half a minute per batch shape. Tests marked `compiles` keep the real default
+    (rfkit.train.config.default_compile is tested on its own in test_train.py)."""
+    if "compiles" not in request.keywords:
+        from rfkit.train import config as train_config
+
+        monkeypatch.setattr(train_config, "default_compile", lambda card, device: False)
+
+
 def shared_data_dir() -> Path | None:
     """Real data: $RFKIT_TEST_DATA, else ../shared/data beside the checkout."""
     env = os.environ.get("RFKIT_TEST_DATA")

@@ -464,3 +464,51 @@ def test_a_directory_with_a_foreign_config_json_is_not_reused(mnist_dir, tmp_pat
                                  "--device", "cpu", "--run-dir", str(run)])
     assert result.exit_code == 2 and "exists and is not empty" in result.output
     assert (run / "config.json").read_text() == '{"theme": "dark"}'
+
+
+@pytest.mark.compiles
+def test_compile_is_the_default_only_where_it_was_measured_to_help(mnist_dir, tmp_path, monkeypatch):
+    import zoo
+    monkeypatch.setattr(train_config, "compiler_found", lambda: True)
+    assert [n for n in zoo.names() if zoo.card(n).compile_on_cpu] == ["MnistNet_1", "MnistNet_2", "MnistNet_3"]
+    assert config(mnist_dir, tmp_path).compile is True
+    assert config(mnist_dir, tmp_path, compile=False).compile is False
+    assert train_config.default_compile(zoo.card("S6Net"), "cpu") is False  # measured slower compiled
+    assert train_config.default_compile(zoo.card("MnistNet_3"), "cuda") is False  # no GPU measured
+    assert train_config.default_compile(None, "cpu") is False  # a user's model: unmeasured
+    monkeypatch.setattr(train_config, "compiler_found", lambda: False)
+    assert config(mnist_dir, tmp_path).compile is False
+
+
+def test_compile_without_a_compiler_is_one_line_error_before_anything_is_written(mnist_dir, tmp_path,
+                                                                                  monkeypatch):
+    monkeypatch.setattr(train_config, "compiler_found", lambda: False)
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", "zoo.MnistNet_3", "--compile", "--data-dir", str(mnist_dir), "--epochs",
+                                 "1", "--device", "cpu", "--run-dir", str(run)])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert "no C++ compiler" in result.output and "--no-compile" in result.output
+    assert not run.exists()
+
+
+@pytest.mark.compiles
+def test_a_compiled_run_repeats_for_its_seed_and_resumes_to_the_same_result(mnist_dir, tmp_path):
+    if not train_config.compiler_found():
+        pytest.skip("no C++ compiler here: torch.compile cannot build CPU kernels")
+    args = ["--data-dir", str(mnist_dir), "--device", "cpu", "--seed", "3", "--batch-size", "160"]
+
+    def train(name, *more):
+        result = runner.invoke(app, ["train", "zoo.MnistNet_3", *args, "--run-dir", str(tmp_path / name), *more])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert "torch.compile (the first epoch compiles)" in train("whole", "--epochs", "2")
+    assert json.loads((tmp_path / "whole" / "config.json").read_text())["compile"] is True
+    train("part", "--epochs", "1")
+    resumed = runner.invoke(app, ["train", "--resume", str(tmp_path / "part"), "--epochs", "2"])
+    assert resumed.exit_code == 0, resumed.output
+    train("eager", "--epochs", "2", "--no-compile")
+    read = lambda name: [{k: v for k, v in m.items() if k not in ("seconds", "samples_per_s")}
+                         for m in json.loads((tmp_path / name / "metrics.json").read_text())]
+    assert read("part") == read("whole")
+    assert read("eager") != read("whole")  # compiled kernels round differently: compile ran

@@ -78,6 +78,9 @@ class Card:
     targets: Targets
     errata: tuple[str, ...] = ()
     notes: str = ""
+    # rfkit's own measurement, not the seed's: the compiled training step ran faster than the eager one
+    # on a CPU (benchmarks/train_speed.py), so `rfkit train` compiles it there by default
+    compile_on_cpu: bool = False
 
 
 @dataclass(frozen=True)

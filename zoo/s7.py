@@ -144,6 +144,7 @@ MNISTNET_1_ARCH = """
         "architecture table row '7x7x16 | 1x1x16x10' has input 7x7x16; the summary shows 5x5x16",
         "RF table leaves out the 1x1 conv 16->10 at n=5",
     ),
+    compile_on_cpu=True,
 ))
 class MnistNet_1(_LogSoftmaxHead):
     """No BatchNorm, no dropout; a 5x5 conv collapses 5x5 to 1x1 at the end."""
@@ -269,6 +270,7 @@ _GAP_RF_NOTE = "the RF table stops at the last 3x3 conv (r=18); the GAP (r 18 ->
     targets=Targets(max_params=8_000, min_test_acc=99.4, within_epochs=15, text=_SEED_TARGETS),
     errata=("summary table's root row is titled MnistNet_4, under the MnistNet_2 heading",),
     notes=_GAP_RF_NOTE,
+    compile_on_cpu=True,
 ))
 class MnistNet_2(_GapNet):
     """BN + dropout 0.05 (conv -> ReLU -> BN -> dropout), GAP head: 7,416 params."""
@@ -351,6 +353,7 @@ MNISTNET_3_ARCH = """
                     text=(*_SEED_TARGETS, "< 7K params", "99.4% at least once before the 10th epoch")),
     errata=("transforms listing lacks the comma after RandomAffine(degrees=15): not valid Python as printed",),
     notes=_GAP_RF_NOTE,
+    compile_on_cpu=True,
 ))
 class MnistNet_3(_GapNet):
     """Fewer channels in block 2 (12), dropout 0.01, BN before ReLU in block 1: 6,544 params."""

@@ -56,6 +56,34 @@ def default_threads(device: str) -> int | None:
     return torch.get_num_threads() if torch.device(device).type == "cpu" else None
 
 
+def compiler_found() -> bool:
+    """Whether torch.compile can build CPU kernels here: inductor compiles them at run time with a C++
+    compiler (g++, or the one $CXX names)."""
+    try:
+        from torch._inductor.cpp_builder import get_cpp_compiler
+
+        get_cpp_compiler()
+    except Exception:
+        return False
+    return True
+
+
+def default_compile(card, device: str) -> bool:
+    """torch.compile only where it was measured to help: a CPU run of a zoo network whose card records a
+    faster compiled step (benchmarks/train_speed.py; it is slower for some, e.g. S6Net), where a C++
+    compiler is found. Off for other models (unmeasured) and on GPUs (none measured)."""
+    return (torch.device(device).type == "cpu" and card is not None and card.compile_on_cpu
+            and compiler_found())
+
+
+def check_compile(config: TrainConfig) -> None:
+    """A compiled CPU run needs the compiler before it starts, not a traceback at its first step."""
+    if config.compile and torch.device(config.device).type == "cpu" and not compiler_found():
+        raise RfkitError("compile is on (--compile, or the run's config.json) but torch.compile finds no C++ "
+                         "compiler here to build CPU kernels: install g++ or name one in $CXX, or start the run "
+                         "with --no-compile")
+
+
 def resolve_device(device: str) -> str:
     device = parse_device(device, "--device", meta=False)
     if device == "auto":
@@ -147,9 +175,9 @@ def validate(config: TrainConfig, source: str | None = None) -> TrainConfig:
 
 
 def make_config(model_spec: str, name: str, card, *, dataset=None, data_dir=None, run_dir=None, device="auto",
-                epochs=None, batch_size=None, lr=None, seed=1, loader="fast", compile=False, amp=None,
+                epochs=None, batch_size=None, lr=None, seed=1, loader="fast", compile=None, amp=None,
                 workers=None, channels_last=None, threads=None) -> TrainConfig:
-    """The card's recipe, with any flag given taking its place."""
+    """The card's recipe, with any flag given taking its place (`compile=None`: `default_compile`)."""
     recipe = card.recipe if card is not None else None
     dataset = dataset if dataset is not None else (card.dataset if card else None)
     if dataset is None:
@@ -178,7 +206,7 @@ def make_config(model_spec: str, name: str, card, *, dataset=None, data_dir=None
         run_dir=str(run_dir or Path("runs") / f"{name}-{stamp}"), device=device,
         epochs=epochs, batch_size=batch_size, seed=seed, loader=loader, optimizer=opt,
         optimizer_kwargs=opt_kwargs, schedule=schedule, train_transforms=train_t, test_transforms=test_t,
-        compile=compile, amp=amp, workers=workers if workers is not None else min(4, (os.cpu_count() or 2) - 1),
+        compile=default_compile(card, device) if compile is None else compile, amp=amp, workers=workers if workers is not None else min(4, (os.cpu_count() or 2) - 1),
         inferred=dict(recipe.inferred) if recipe else {}, channels_last=channels_last,
         threads=threads if threads is not None else default_threads(device),
     ))

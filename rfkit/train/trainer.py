@@ -25,7 +25,7 @@ from rfkit.analysis.erf import erf
 from rfkit.errors import RfkitError, one_line
 from rfkit.output.plots import plot_erf
 from rfkit.train import checkpoints, plots
-from rfkit.train.config import TrainConfig, load_config
+from rfkit.train.config import TrainConfig, check_compile, load_config
 from rfkit.train.loaders import LOADERS
 
 
@@ -114,6 +114,7 @@ class Trainer:
         self.device = torch.device(config.device)
         self.reporter = reporter
         torch.manual_seed(config.seed)
+        check_compile(config)
         self.loader = LOADERS[config.loader](config, self.device)
         self.n_train, self.n_test = len(self.loader.train), len(self.loader.test)
         self.steps_per_epoch = math.ceil(self.n_train / config.batch_size)
