@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import logging
 import os
 import sys
 from enum import Enum
@@ -403,6 +404,8 @@ def train(
                                           threads=threads)
     reporter = progress.RichReporter(console)
     trainer = training.start(config, loaded.model, reporter, resume=resume is not None)
+    if config.compile and trainer.device.type == "cpu":  # torch's note on CUDA_HOME, when it builds CPU kernels
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     say(f"{config.name} on {config.dataset}: {config.epochs} epochs, batch {config.batch_size}, "
         f"{config.optimizer} {config.optimizer_kwargs}, schedule "
         f"{config.schedule['name'] if config.schedule else 'none'}, {config.loader} loader, "

@@ -159,7 +159,7 @@ class UltimusBlock(nn.Module):
     ),
     targets=Targets(text=("train for 24 epochs with OneCycleLR",)),
     errata=("the summary header and separator lines above the first row are missing",
-            "the first row 'Conv2d-1' is indented one space less than torchsummary prints (a paste artefact)"),
+            "the first row 'Conv2d-1' is indented one space less than torchsummary prints (a paste artefact)"),    compile_on_cpu=True,
 ))
 class UltimusNet(nn.Module):
     """The seed's network. `attention` picks the reading of the Ultimus formula (UltimusBlock

@@ -59,15 +59,16 @@ def pil_affine_nearest(images: torch.Tensor, matrix: torch.Tensor, fill: torch.T
     m = matrix.to(device=device, dtype=torch.float64)
     coefficients = torch.stack([m[:, 0], m[:, 1], m[:, 2] + m[:, 0] * 0.5 + m[:, 1] * 0.5,
                                 m[:, 3], m[:, 4], m[:, 5] + m[:, 3] * 0.5 + m[:, 4] * 0.5], 1)
-    a0, a1, a2, a3, a4, a5 = torch.floor(coefficients * 65536.0 + 0.5).to(torch.int64).view(n, 6, 1, 1).unbind(1)
-    x = torch.arange(w, device=device, dtype=torch.int64).view(1, 1, w)
-    y = torch.arange(h, device=device, dtype=torch.int64).view(1, h, 1)
+    # Pillow's 16.16 fixed point in C ints: int32 here too, wrapping as they do
+    a0, a1, a2, a3, a4, a5 = torch.floor(coefficients * 65536.0 + 0.5).to(torch.int32).view(n, 6, 1, 1).unbind(1)
+    x = torch.arange(w, device=device, dtype=torch.int32).view(1, 1, w)
+    y = torch.arange(h, device=device, dtype=torch.int32).view(1, h, 1)
     # Coordinates outside the image land on a one-pixel frame of `fill`, so one gather does all.
     xin = ((a2 + y * a1 + x * a0) >> 16).clamp_(-1, w).add_(1)  # an arithmetic shift floors, as Pillow's
     yin = ((a5 + y * a4 + x * a3) >> 16).clamp_(-1, h).add_(1)  # fixed point does
     framed = fill.to(device).view(1, c, 1, 1).expand(n, c, h + 2, w + 2).clone()
     framed[:, :, 1:-1, 1:-1] = images
-    index = yin.mul_(w + 2).add_(xin).view(n, 1, h * w).expand(n, c, h * w)
+    index = yin.mul_(w + 2).add_(xin).to(torch.int64).view(n, 1, h * w).expand(n, c, h * w)
     return framed.view(n, c, -1).gather(2, index).view(n, c, h, w)
 
 
