@@ -8,14 +8,15 @@
 - torchvision: the seeds' DataLoader + PIL transforms, in the same settings;
 - the per-epoch work that is not a training step: evaluation on the test set (also at
   test batches of 128, 256 and 1,000 side by side), the checkpoint and the metrics files,
-  as a share of an epoch.
+  as a share of an epoch;
+- with --whole-epochs N: N whole epochs of the trainer's loop, eager and compiled in turn.
 
 Every setting is measured in several interleaved rounds and its median reported, so that the
 drift of a shared machine reaches all of them alike.
 
     python benchmarks/train_speed.py [--model zoo.MnistNet_3] [--device auto] [--batches 30]
                                      [--rounds 5] [--data-dir ../shared/data] [--workers N]
-                                     [--no-compile]
+                                     [--no-compile] [--whole-epochs N]
 
 Targets (issue 11): on a CPU, a fast-loader epoch within 1.10x of the best floor, and the
 non-step, non-evaluation work under 3% of an epoch.
@@ -82,6 +83,8 @@ def main():
     parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     parser.add_argument("--workers", type=int, default=min(4, (os.cpu_count() or 2) - 1))
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile floors")
+    parser.add_argument("--whole-epochs", type=int, default=0,
+                        help="then train N whole epochs eager and compiled in turn (default: none)")
     args = parser.parse_args()
     spec = load(args.model, need_size=False)
     run_dir = tempfile.mkdtemp(prefix="rfkit-speed-")
@@ -145,6 +148,25 @@ def main():
           f"{figures:.2f} s")
     print(f"  evaluation by test batch (the trainer's: {training.eval_batch_size(device)}): " +
           ", ".join(f"{size}: {seconds:.2f} s" for size, seconds in by_batch.items()))
+    if args.whole_epochs:
+        whole_epochs(trainer_for, args.whole_epochs)
+
+
+def whole_epochs(trainer_for, n: int):
+    """Whole epochs of the trainer's own loop (its evaluation included), eager and compiled in turn from
+    the same seed, so that the compiled step's gain is measured where it has to show, with its compile
+    time in epoch 1 (warm or cold, as torch's cache on this machine is)."""
+    trainers = {"eager": trainer_for("fast", compile=False), "compiled": trainer_for("fast", compile=True)}
+    seconds = {label: [] for label in trainers}
+    for epoch in range(1, n + 1):
+        for label, trainer in trainers.items():
+            start = time.perf_counter()
+            trainer.train_epoch(epoch)
+            trainer.evaluate()
+            seconds[label].append(time.perf_counter() - start)
+    for label, times in seconds.items():
+        rest = f", median of epochs 2-{n}: {statistics.median(times[1:]):.2f} s" if n > 1 else ""
+        print(f"  whole epochs, {label:8s} " + " ".join(f"{t:.1f}" for t in times) + f" s{rest}")
 
 
 if __name__ == "__main__":
