@@ -15,7 +15,7 @@ Every setting is measured in several interleaved rounds and its median reported,
 drift of a shared machine reaches all of them alike.
 
     python benchmarks/train_speed.py [--model zoo.MnistNet_3] [--device auto] [--batches 30]
-                                     [--rounds 5] [--data-dir ../shared/data] [--workers N]
+                                     [--rounds 5] [--dataset NAME] [--data-dir ../shared/data] [--workers N]
                                      [--no-compile] [--whole-epochs N]
 
 Targets (issue 11): on a CPU, a fast-loader epoch within 1.10x of the best floor, and the
@@ -80,6 +80,7 @@ def main():
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batches", type=int, default=30, help="steps per measurement")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved measurements per setting (median)")
+    parser.add_argument("--dataset", default=None, help="default: the card's (imagefolder: the CIFAR-10 JPEG set)")
     parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     parser.add_argument("--workers", type=int, default=min(4, (os.cpu_count() or 2) - 1))
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile floors")
@@ -91,7 +92,7 @@ def main():
 
     def trainer_for(loader: str, **kw):
         config = train_config.make_config(args.model, spec.name, spec.card, data_dir=args.data_dir,
-                                          run_dir=run_dir, device=args.device, loader=loader,
+                                          run_dir=run_dir, device=args.device, loader=loader, dataset=args.dataset,
                                           workers=args.workers, **kw)
         torch.manual_seed(config.seed)
         return training.Trainer(config, load(args.model, need_size=False).model)

@@ -206,7 +206,8 @@ def make_config(model_spec: str, name: str, card, *, dataset=None, data_dir=None
         run_dir=str(run_dir or Path("runs") / f"{name}-{stamp}"), device=device,
         epochs=epochs, batch_size=batch_size, seed=seed, loader=loader, optimizer=opt,
         optimizer_kwargs=opt_kwargs, schedule=schedule, train_transforms=train_t, test_transforms=test_t,
-        compile=default_compile(card, device) if compile is None else compile, amp=amp, workers=workers if workers is not None else min(4, (os.cpu_count() or 2) - 1),
+        compile=default_compile(card, device) if compile is None else compile, amp=amp,
+        workers=workers if workers is not None else min(4, (os.cpu_count() or 2) - 1),
         inferred=dict(recipe.inferred) if recipe else {}, channels_last=channels_last,
         threads=threads if threads is not None else default_threads(device),
     ))
