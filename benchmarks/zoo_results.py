@@ -7,7 +7,8 @@
 One markdown row per network: the documented best; the measured mean +- std (sample
 standard deviation, over seeds) of the best and of the final test accuracy; how many
 seeds met the documented target within its epochs; seeds, epochs run, device (with the
-CPU thread count: a seed repeats a CPU run only with the same count) and date.
+CPU thread count and whether the step was compiled: a seed repeats a CPU run only with
+both the same) and date.
 """
 from __future__ import annotations
 
@@ -27,9 +28,13 @@ def _mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}%"
 
 
-def _threads(runs: list[dict]) -> str:
+def _setting(runs: list[dict]) -> str:
+    """The CPU thread counts and compile settings of the runs: a seed repeats a CPU run only with both."""
     counts = sorted({r.get("threads") for r in runs}, key=lambda t: (t is None, t))
     named = [f"{t} thread{'s' if t != 1 else ''}" if t is not None else "threads not recorded" for t in counts]
+    modes = {r.get("compile") for r in runs}
+    named += [{True: "compiled", False: "eager", None: "compile not recorded"}[m] for m in (True, False, None)
+              if m in modes]
     return ", ".join(named)
 
 
@@ -47,7 +52,7 @@ def row(doc: dict) -> str:
     epochs = sorted({r["epochs_run"] for r in shown})
     return (f"| `zoo.{card.name}` | {card.results.best_test_acc:.2f}% | {_mean_std([r['best'] for r in shown])} | "
             f"{_mean_std([r['final'] for r in shown])} | {goal} | {', '.join(str(r['seed']) for r in shown)} | "
-            f"{'/'.join(map(str, epochs))} of {card.recipe.epochs} | {doc['device']} ({_threads(shown)}), "
+            f"{'/'.join(map(str, epochs))} of {card.recipe.epochs} | {doc['device']} ({_setting(shown)}), "
             f"torch {doc['torch']} | "
             f"{doc['date']} |")
 
