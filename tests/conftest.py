@@ -6,22 +6,26 @@ import numpy as np
 import pytest
 import torch
 
+from rfkit.train import config as train_config
+
+DEFAULT_COMPILE = train_config.default_compile
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "compiles: a test that keeps torch.compile's default on (see eager_by_default)")
+@pytest.fixture(scope="session", autouse=True)
+def eager_by_default():
+    """Training tests run eager unless they pass --compile: the zoo's networks compile by default on a
+    CPU, which costs a cold run half a minute per batch shape. The tests of that default ask for the
+    `compile_default` fixture."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(train_config, "default_compile", lambda card, device: False)
+        yield
 
 
-@pytest.fixture(autouse=True)
-def eager_by_default(request, monkeypatch):
-    """Training tests run eager unless they set --compile: the zoo's MNIST networks compile by default on a
-    CPU, which costs a cold run half a minute per batch shape. Tests marked `compiles` keep the real default
-    (rfkit.train.config.default_compile is tested on its own in test_train.py)."""
-    if "compiles" not in request.keywords:
-        from rfkit.train import config as train_config
-
-        monkeypatch.setattr(train_config, "default_compile", lambda card, device: False)
+@pytest.fixture
+def compile_default(monkeypatch):
+    """rfkit's own default_compile, for the tests of it."""
+    monkeypatch.setattr(train_config, "default_compile", DEFAULT_COMPILE)
 
 
 def shared_data_dir() -> Path | None:

@@ -160,7 +160,8 @@ def runs_root(mnist_dir, tmp_path_factory):
                                  "--run-dir", str(root / "m3")])
     assert result.exit_code == 0, result.output
     cfg = train_config.make_config("zoo.MnistNet_1", "MnistNet_1", zoo.card("MnistNet_1"), data_dir=mnist_dir,
-                                   run_dir=root / "m1", device="cpu", epochs=3, seed=4, threads=3)
+                                   run_dir=root / "m1", device="cpu", epochs=3, seed=4, threads=3,
+                                   compile=True)
     (root / "m1").mkdir()
     (root / "m1" / "config.json").write_text(json.dumps(dataclasses.asdict(cfg)))
     metrics = [{"epoch": e + 1, "test_acc": acc, "seconds": 10.0 + e} for e, acc in enumerate(SYNTHETIC_ACCS)]
@@ -198,6 +199,7 @@ def test_runs_table_against_the_run_directories(runs_root):
         assert row["macs"] == rfkit.trace(zoo.create(name), (1, 28, 28)).macs
         assert row["rf"] == [28, 28] and row["device"] == "cpu" and row["note"] == ""
     assert rows["MnistNet_1"]["threads"] == 3 and rows["MnistNet_3"]["threads"] == torch.get_num_threads()
+    assert rows["MnistNet_1"]["compile"] is True and rows["MnistNet_3"]["compile"] is False
     # documented RF tables: MnistNet_3 18 entering its GAP, MnistNet_1 20 entering its last (global) conv
     assert rows["MnistNet_3"]["rf_before_global"] == [18, 18] and rows["MnistNet_1"]["rf_before_global"] == [20, 20]
 
@@ -226,7 +228,7 @@ def test_runs_formats_and_plot(runs_root, tmp_path):
     assert md[0].startswith("| run | network | params | MACs | RF out | RF pre-global | ERF 0.5 | ERF 0.99 |")
     assert [line.split(" | ")[1] for line in md[2:]] == ["MnistNet_1", "MnistNet_3"]
     macs = f"{rfkit.trace(zoo.MnistNet_1(), (1, 28, 28)).macs:,}"
-    assert md[2] == f"| m1 | MnistNet_1 | 8,620 | {macs} | 28 | 20 | - | - | 98.20% (ep 2) | 97.90% (3/3) | epoch 2 | 11.0 | cpu, 3 thr |"
+    assert md[2] == f"| m1 | MnistNet_1 | 8,620 | {macs} | 28 | 20 | - | - | 98.20% (ep 2) | 97.90% (3/3) | epoch 2 | 11.0 | cpu, 3 thr, compiled |"
     csv_lines = runner.invoke(app, ["runs", str(root), "-f", "csv"]).output.splitlines()
     assert csv_lines[0].startswith("run_dir,network,model,dataset,device,seed") and len(csv_lines) == 3
     plot = tmp_path / "runs.png"

@@ -466,8 +466,8 @@ def test_a_directory_with_a_foreign_config_json_is_not_reused(mnist_dir, tmp_pat
     assert (run / "config.json").read_text() == '{"theme": "dark"}'
 
 
-@pytest.mark.compiles
-def test_compile_is_the_default_only_where_it_was_measured_to_help(mnist_dir, tmp_path, monkeypatch):
+def test_compile_is_the_default_only_where_it_was_measured_to_help(mnist_dir, tmp_path, monkeypatch,
+                                                                   compile_default):
     import zoo
     monkeypatch.setattr(train_config, "compiler_found", lambda: True)
     assert [n for n in zoo.names() if not zoo.card(n).compile_on_cpu] == ["S6Net"]
@@ -491,8 +491,7 @@ def test_compile_without_a_compiler_is_one_line_error_before_anything_is_written
     assert not run.exists()
 
 
-@pytest.mark.compiles
-def test_a_compiled_run_repeats_for_its_seed_and_resumes_to_the_same_result(mnist_dir, tmp_path):
+def test_a_compiled_run_repeats_for_its_seed_and_resumes_to_the_same_result(mnist_dir, tmp_path, compile_default):
     if not train_config.compiler_found():
         pytest.skip("no C++ compiler here: torch.compile cannot build CPU kernels")
     args = ["--data-dir", str(mnist_dir), "--device", "cpu", "--seed", "3", "--batch-size", "160"]

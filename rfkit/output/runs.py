@@ -43,7 +43,7 @@ def _cells(r: RunRow) -> list[str]:
         "-" if r.final_test_acc is None else f"{r.final_test_acc:.2f}% ({r.epochs_done}/{r.epochs})",
         target,
         "-" if r.seconds_per_epoch is None else f"{r.seconds_per_epoch:.1f}",
-        r.device if r.threads is None else f"{r.device}, {r.threads} thr",
+        r.device + ("" if r.threads is None else f", {r.threads} thr") + (", compiled" if r.compile else ""),
     ]
 
 

@@ -45,6 +45,7 @@ class RunRow:
     seconds_per_epoch: float | None
     note: str = ""
     threads: int | None = None  # a CPU run's intra-op threads (its seed repeats it only with this count)
+    compile: bool | None = None  # whether torch.compile ran the training step (another run of the same seed)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -119,7 +120,8 @@ def _row(run_dir: Path, static: _Static) -> RunRow:
     ratios = erf["area_ratio"] if erf else {}
     return RunRow(
         run_dir=str(run_dir), network=config.get("name", network), model=spec, dataset=dataset,
-        device=config.get("device", "?"), threads=config.get("threads"), seed=config.get("seed"),
+        device=config.get("device", "?"), threads=config.get("threads"), compile=config.get("compile"),
+        seed=config.get("seed"),
         epochs=config.get("epochs"),
         epochs_done=len(metrics), params=int(report.params) if report else None,
         macs=int(report.macs) if report else None, rf=tuple(report.rf) if report else None,
