@@ -130,6 +130,7 @@ def final_panel(config, result, card, report, checks) -> Panel:
     if checks:
         status = "[green]pass[/]" if all(c.passed for c in checks) else "[red]FAIL[/]"
         t.add_row("budget", status, plain(", ".join(f"{c.name} {c.limit}" for c in checks)))
-    footer = (f"{config.name} on {config.dataset}, {config.loader} loader, {config.device_label()}, "
+    footer = (f"{config.name} on {config.dataset}, {config.loader} loader, "
+              f"{'torch.compile, ' if config.compile else ''}{config.device_label()}, "
               f"{len(result.metrics)} epoch(s) - run directory {result.run_dir}")
     return Panel(t, title=f"[bold]{plain(config.name)}: results[/]", subtitle=plain(footer), box=box.ROUNDED)
