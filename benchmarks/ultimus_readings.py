@@ -198,6 +198,19 @@ def _label(a: dict) -> str:
     return f"{a['attention']} + classifier" + ("" if a["aug"] == "seed" else ", no augmentation")
 
 
+def train_run(run_dir: Path) -> dict:
+    """An `rfkit train zoo.UltimusNet` run directory (the default network, the card's transforms) as a
+    readings entry."""
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    config = json.loads((run_dir / "config.json").read_text())
+    return {"label": f"rfkit train (default, no augmentation{', compiled' if config.get('compile') else ''})",
+            "attention": "batch_tokens", "logits": "gap", "relu": False, "augmentation": "none",
+            "seed": config["seed"], "schedule_epochs": config["epochs"], "epochs_run": len(metrics),
+            "compile": config.get("compile", False), "threads": config.get("threads"),
+            **{k: [round(e[k], 4) for e in metrics] for k in ("test_acc", "train_acc", "train_loss", "test_loss",
+                                                              "lr")}}
+
+
 def report(files: list[str]):
     import matplotlib
 
@@ -208,14 +221,8 @@ def report(files: list[str]):
     seed_test = [card.results.test_acc[e] for e in range(1, 25)]
     runs = []
     for f in files:
-        if Path(f).is_dir():  # an `rfkit train zoo.UltimusNet` run directory: the default, card transforms
-            metrics = json.loads((Path(f) / "metrics.json").read_text())
-            config = json.loads((Path(f) / "config.json").read_text())
-            runs.append({"label": "rfkit train (default, no augmentation)", "attention": "batch_tokens",
-                         "logits": "gap", "relu": False, "augmentation": "none", "seed": config["seed"],
-                         "schedule_epochs": config["epochs"], "epochs_run": len(metrics),
-                         **{k: [round(e[k], 4) for e in metrics] for k in ("test_acc", "train_acc", "train_loss",
-                                                                           "test_loss", "lr")}})
+        if Path(f).is_dir():
+            runs.append(train_run(Path(f)))
             continue
         d = json.loads(Path(f).read_text())
         a = d["args"]
