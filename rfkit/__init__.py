@@ -18,7 +18,7 @@ def _views():
 
 _report_module.views = _views  # a Report renders itself through rfkit.output, loaded on first display
 
-__all__ = ["trace", "summary", "check", "fit", "erf", "runs", "Report", "Layer", "Summary", "CheckResult",
+__all__ = ["trace", "summary", "check", "fit", "erf", "runs", "design", "Report", "Layer", "Summary", "CheckResult",
            "FitResult", "ErfResult", "register_rule", "RfkitError", "TraceError", "ModelLoadError", "__version__"]
 
 
@@ -30,3 +30,12 @@ def runs(paths=None, root="runs"):
     from rfkit.train.runs import collect
 
     return collect(paths, root, lambda spec: load(spec, need_size=False))
+
+
+def design(space="mnist", **options):
+    """`rfkit design` from Python: search a space under constraints decided by the exact trace, on Optuna;
+    returns a DesignResult (a table in a terminal, the front table and plot in a notebook). The keywords
+    are rfkit.search.study.design's. Imported on call: it pulls in Optuna and training."""
+    from rfkit.search.study import design as run_design
+
+    return run_design(space, **options)

@@ -263,7 +263,7 @@ def _reporter(progress):
     from rfkit.train import progress as reporters
 
     if progress is False or progress is None:
-        return None
+        return reporters.SilentReporter()
     if progress is not True and progress != "auto":
         return progress  # a reporter object of the user's
     if reporters.in_notebook():
@@ -274,13 +274,14 @@ def _reporter(progress):
 
 
 def fit(model: nn.Module, dataset: str | None = None, *, epochs: int | None = None, batch_size: int | None = None,
-        lr: float | None = None, seed: int = 1, device: str = "auto", data_dir=None, run_dir=None,
+        lr: float | None = None, seed: int | None = None, device: str = "auto", data_dir=None, run_dir=None,
         loader: str = "fast", compile: bool | None = None, amp: str | None = None, threads: int | None = None,
-        resume=None, progress=True) -> FitResult:
+        val: int | None = None, resume=None, progress=True) -> FitResult:
     """Train `model` (built in the notebook, zoo or not) with the trainer of `rfkit train`.
 
-    A zoo network trains on its card's recipe and dataset; any keyword given takes the
-    recipe's place. Any other model needs `dataset` ("mnist", "fashion-mnist", "cifar10",
+    A zoo network trains on its card's recipe and dataset, a model that carries a recipe (an
+    `rfkit design` export) on its own; any keyword given takes the recipe's place. `seed`: 1 unless
+    given; `val=N` holds the last N training images out and measures them each epoch. Any other model needs `dataset` ("mnist", "fashion-mnist", "cifar10",
     "imagefolder") and trains with SGD (lr 0.01, momentum 0.9), batch 128, 10 epochs unless
     told otherwise. The model is trained in place (moved to `device`); its initial weights are
     the ones it has. `resume=RUN_DIR` continues an interrupted run (`epochs=` may extend it).
@@ -294,7 +295,8 @@ def fit(model: nn.Module, dataset: str | None = None, *, epochs: int | None = No
 
     import zoo
     from rfkit.train import config as train_config
-    from rfkit.train import trainer as training
+    from rfkit.train import session
+    from rfkit.train.recipe import carried
 
     if not isinstance(model, nn.Module):
         raise RfkitError(f"fit needs an nn.Module, got {type(model).__name__}")
@@ -302,41 +304,30 @@ def fit(model: nn.Module, dataset: str | None = None, *, epochs: int | None = No
         raise RfkitError(f"amp={amp!r}: only 'bf16' is supported")
     card = zoo.card_of(model)
     name = card.name if card else type(model).__name__
-    if resume is not None:
-        given = {k: v for k, v in dict(dataset=dataset, batch_size=batch_size, lr=lr, data_dir=data_dir,
-                                       run_dir=run_dir, threads=threads, compile=compile).items()
-                 if v is not None}
-        if given:
-            raise RfkitError(f"resume={str(resume)!r} continues the run as configured; only epochs= and device= "
-                             f"may change (got {', '.join(given)})")
-        config = train_config.load_config(Path(resume), epochs=epochs, device=train_config.resolve_device(device)
-                                          if device != "auto" else None)
-        config.run_dir = str(resume)
-        if config.name != name:
-            raise RfkitError(f"resume={str(resume)!r} is a run of {config.name} ({config.model}); got a {name}")
-    else:
-        if card is None and dataset is None:
+    recipe, home_dataset, _ = carried(model)
+    options = dict(dataset=dataset, batch_size=batch_size, lr=lr, data_dir=data_dir, run_dir=run_dir,
+                   threads=threads, compile=compile, val=val, amp=amp)
+    if resume is None:
+        if card is None and dataset is None and home_dataset is None:
             from rfkit.train import data
 
             raise RfkitError(f"{name} is not a zoo network: pass dataset= ({', '.join(data.DATASETS)})")
         spec = f"zoo.{card.name}" if card else train_config.python_spec(model)
-        config = train_config.make_config(spec, name, card, dataset=dataset, data_dir=data_dir, run_dir=run_dir,
-                                          device=device, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                                          loader=loader, compile=compile, amp=amp, threads=threads)
-    reporter = _reporter(progress)
+        config = session.configure(spec, name, card, device=device, epochs=epochs, recipe=recipe,
+                                   default_dataset=home_dataset, seed=1 if seed is None else seed, loader=loader,
+                                   **options)
+    else:
+        config = session.configure("", name, card, resume=resume, device=device, epochs=epochs,
+                                   spell=lambda key: f"{key}=", seed=seed, **options)
+        if config.name != name:
+            raise RfkitError(f"resume={str(resume)!r} is a run of {config.name} ({config.model}); got a {name}")
     try:
-        trainer = training.start(config, model, reporter, resume=resume is not None)
+        trainer, run = session.run(config, model, reporter=_reporter(progress), resume=resume is not None,
+                                   resume_command=f"rfkit.fit(model, resume={config.run_dir!r})")
     except RuntimeError as exc:  # load_state_dict: the model does not match the checkpoint
         if resume is None:
             raise
         first = str(exc).strip().splitlines()[0]
         raise RfkitError(f"resume={str(resume)!r}: the model does not match the run's checkpoint ({first})") from None
-    try:
-        run = trainer.run()
-    except KeyboardInterrupt:
-        done = len(trainer.metrics)
-        print(f"interrupted after {done} complete epoch(s); last.pt holds epoch {done}. Resume with: "
-              f"rfkit.fit(model, resume={config.run_dir!r})")
-        raise
     report, checks = closing_analysis(trainer, card, card.input_size if card else None)
     return FitResult(config, run, trainer.model, report, card, checks)

@@ -123,8 +123,10 @@ def guarded(command):
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        except (typer.Exit, typer.Abort):
             raise
+        except KeyboardInterrupt:  # what was interrupted has said so (a run: how to resume it)
+            raise typer.Exit(130) from None
         except RfkitError as exc:
             if os.environ.get("RFKIT_DEBUG"):
                 raise
@@ -376,50 +378,73 @@ def train(
 
     from rfkit.api import closing_analysis
     from rfkit.train import config as train_config
-    from rfkit.train import progress
-    from rfkit.train import trainer as training
+    from rfkit.train import progress, session
 
     train_config.check_flags(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, amp=amp, threads=threads)
     device = parse_device(device, meta=False)
+    given = {name: value for name, value in dict(batch_size=batch_size, lr=lr, seed=seed, dataset=dataset,
+                                                 data_dir=data_dir, run_dir=run_dir, loader=loader.value,
+                                                 compile=compile, amp=amp, threads=threads).items()
+             if _given(name)}
+    if resume is None and model is None:
+        raise RfkitError("give a MODEL to train, or --resume RUN_DIR")
     if resume is not None:
-        fixed = [f"--{name.replace('_', '-')}" for name in ("batch_size", "lr", "seed", "dataset", "data_dir",
-                                                             "run_dir", "loader", "compile", "amp", "threads")
-                 if _given(name)]
-        if fixed:
-            raise RfkitError(f"--resume {resume} continues the run as its config.json says: {', '.join(fixed)} "
-                             f"cannot change it (only --epochs and --device can); start a new run instead")
-        config = train_config.load_config(resume, epochs=epochs, device=train_config.resolve_device(device)
-                                          if device != "auto" else None)
+        config = session.configure(model, "", None, resume=resume, device=device, epochs=epochs, **given)
         train_config.check_cli_resumable(config, resume)
         if model is not None and model != config.model:
             raise RfkitError(f"--resume {resume} trains {config.model}, not {model}: drop MODEL")
-    elif model is None:
-        raise RfkitError("give a MODEL to train, or --resume RUN_DIR")
+        model = config.model
     torch.manual_seed(config.seed if resume is not None else seed)  # the initialisation is part of the run
-    loaded = load(config.model if resume is not None else model, need_size=False)
+    loaded = load(model, need_size=False)
     if resume is None:
-        config = train_config.make_config(model, loaded.name, loaded.card, dataset=dataset, data_dir=data_dir,
-                                          run_dir=run_dir, device=device, epochs=epochs, batch_size=batch_size,
-                                          lr=lr, seed=seed, loader=loader.value, compile=compile, amp=amp,
-                                          threads=threads)
-    reporter = progress.RichReporter(console)
-    trainer = training.start(config, loaded.model, reporter, resume=resume is not None)
-    if config.compile and trainer.device.type == "cpu":  # torch's note on CUDA_HOME, when it builds CPU kernels
-        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-    say(f"{config.name} on {config.dataset}: {config.epochs} epochs, batch {config.batch_size}, "
-        f"{config.optimizer} {config.optimizer_kwargs}, schedule "
-        f"{config.schedule['name'] if config.schedule else 'none'}, {config.loader} loader, "
-        f"{'torch.compile (the first epoch compiles), ' if config.compile else ''}{config.device_label()}; "
-        f"run directory {config.run_dir}")
-    try:
-        result = trainer.run()
-    except KeyboardInterrupt:
-        done = len(trainer.metrics)
-        say(f"after {done} complete epoch(s); last.pt holds epoch {done}. Resume with: rfkit train --resume "
-            f"{config.run_dir}", err=True, tag="[yellow]interrupted[/]")
-        raise typer.Exit(130)
+        config = session.configure(model, loaded.name, loaded.card, device=device, epochs=epochs,
+                                   recipe=loaded.recipe, default_dataset=loaded.dataset,
+                                   **{**given, "seed": seed, "loader": loader.value})
+    trainer, result = session.run(config, loaded.model, reporter=progress.RichReporter(console, err_console=err_console),
+                                  resume=resume is not None,
+                                  resume_command=f"rfkit train --resume {config.run_dir}")
     report, checks = closing_analysis(trainer, loaded.card, loaded.input_size)
     console.print(progress.final_panel(config, result, loaded.card, report, checks))
+
+
+@app.command("design")
+@guarded
+def design_command(
+    space: str = typer.Argument(..., help="The built-in space (mnist), or a define-by-run function of an Optuna "
+                                          "trial returning an nn.Module: my_space.py:space or pkg.module:space."),
+    dataset: str = typer.Option("mnist", help="mnist, fashion-mnist, cifar10 or imagefolder."),
+    max_params: Optional[int] = typer.Option(None, help="Most parameters (each tensor once), as rfkit check."),
+    max_macs: Optional[int] = typer.Option(None, help="Most multiply-accumulates per forward pass."),
+    min_rf: Optional[str] = typer.Option(None, help="Least RF at the output: 28 (every axis) or 28,32 (per axis)."),
+    trials: int = typer.Option(20, help="The study's total: re-running completes it to this many."),
+    timeout: Optional[float] = typer.Option(None, help="Stop starting trials after this many seconds."),
+    epochs: int = typer.Option(15, help="Epochs each candidate trains (the objective: validation accuracy then)."),
+    storage: Optional[str] = typer.Option(None, help="Any Optuna storage URL (default: sqlite:///OUT/study.db); "
+                                                     "postgresql://... to work on one study from several machines."),
+    study: Optional[str] = typer.Option(None, help="Study name (default: the space's)."),
+    workers: int = typer.Option(1, help="Worker processes on this machine (threads split between them)."),
+    out: Optional[Path] = typer.Option(None, help="Where design.json, trials.csv, front.png and the exported "
+                                                  ".py files go (default runs/design/STUDY)."),
+    seed: int = typer.Option(1, help="Seed for the sampler and every candidate's training."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
+    data_dir: Optional[Path] = typer.Option(None, help="Where the data lives (default $RFKIT_DATA or "
+                                                       "~/.cache/rfkit/data)."),
+    val: int = typer.Option(10_000, help="Training images held out (the last ones) to select on."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads per worker (default: the cores split between "
+                                                     "the workers)."),
+):
+    """Search a space for the best network under a budget: constraints decided by the exact trace before
+    any training, candidates trained by rfkit's trainer and pruned on validation accuracy, on Optuna."""
+    from rfkit.search.progress import RichProgress
+
+    result = rfkit.design(space, dataset=dataset, max_params=max_params, max_macs=max_macs, min_rf=_rf_option(min_rf),
+                          trials=trials, timeout=timeout, epochs=epochs, storage=storage, study=study, workers=workers,
+                          out=out, seed=seed, device=parse_device(device, meta=False), data_dir=data_dir, val=val,
+                          threads=threads, progress=RichProgress(console))
+    console.print(result._table())
+    say(f"wrote {result.out / 'design.json'}, trials.csv, front.png" +
+        (f" and best.py (trial {result.best['number']}): rfkit train {result.out / 'best.py'}:Net"
+         if result.best else ""))
 
 
 @app.command("zoo")

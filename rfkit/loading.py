@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 
 from rfkit.errors import ModelLoadError, one_line
+from rfkit.train.recipe import carried
 
 if TYPE_CHECKING:
     from zoo.registry import Card
@@ -34,6 +35,15 @@ class LoadedModel:
     @property
     def name(self) -> str:
         return self.card.name if self.card else type(self.model).__name__
+
+    @property
+    def recipe(self):
+        """The card's training recipe, else the one the model carries (an exported design's), else None."""
+        return self.card.recipe if self.card else carried(self.model)[0]
+
+    @property
+    def dataset(self) -> str | None:
+        return self.card.dataset if self.card else carried(self.model)[1]
 
     def require_size(self) -> tuple[int, ...]:
         """The input size, or the one-line error that asks for it."""
@@ -225,7 +235,7 @@ def load(spec: str, input_size: str | tuple[int, ...] | None = None, need_size: 
     card = card or zoo.card_of(model)
     if isinstance(input_size, str) or isinstance(input_size, list) and all(isinstance(t, str) for t in input_size):
         input_size = parse_input_size(input_size)
-    size = input_size or (card.input_size if card else None)
+    size = input_size or (card.input_size if card else carried(model)[2])
     loaded = LoadedModel(spec, model, size if size else None, card)
     if need_size:
         loaded.require_size()

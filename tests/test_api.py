@@ -326,7 +326,7 @@ def test_fit_a_notebook_model_then_resume_from_python(mnist_dir, tmp_path):
 
     with pytest.raises(RfkitError, match="is a run of Net"):
         rfkit.fit(Other(), resume=run, epochs=3, progress=False)
-    with pytest.raises(RfkitError, match="only epochs= and device= may change"):
+    with pytest.raises(RfkitError, match=r"cannot change it \(only epochs= and device= can\)"):
         rfkit.fit(Net(), resume=run, lr=0.1, progress=False)
 
 

@@ -92,6 +92,7 @@ ALLOWED = {  # layer -> layers of rfkit it may import
     "output": {"output", "errors"},
     "checks": {"checks", "analysis", "output", "errors"},
     "train": {"train", "analysis", "output", "errors"},
+    "search": {"search", "train", "checks", "analysis", "output", "errors", "loading"},
 }
 
 

@@ -13,33 +13,7 @@ from typing import Callable
 import torch.nn as nn
 
 from rfkit.checks.docparse import ArchRow, Documented, RFRow, SummaryRow  # noqa: F401 (re-exported)
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """An LR scheduler as `torch.optim.lr_scheduler.<name>(**kwargs)`.
-
-    `per` says when it steps: "epoch" (StepLR) or "batch" (OneCycleLR).
-    """
-
-    name: str
-    kwargs: dict = field(default_factory=dict)
-    per: str = "epoch"
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """The documented training recipe; `inferred` names every value not printed in the seed."""
-
-    optimizer: str
-    optimizer_kwargs: dict
-    schedule: Schedule | None
-    epochs: int
-    batch_size: int
-    train_transforms: tuple[str, ...]
-    test_transforms: tuple[str, ...]
-    dropout: float | None = None
-    inferred: dict = field(default_factory=dict)  # field -> how it was inferred
+from rfkit.train.recipe import Recipe, Schedule  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)

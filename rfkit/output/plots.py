@@ -172,3 +172,40 @@ def plot_runs(rows, path, *, title: str | None = None) -> Path:
     ax.grid(alpha=0.3)
     save(fig, Path(path))
     return Path(path)
+
+
+def plot_front(data: dict, path) -> Path:
+    """A design study (`rfkit.design/1`): best validation accuracy against parameters for every trained
+    trial (complete, and pruned at the accuracy it had), the Pareto front joined, the parameter budget
+    as a line; infeasible trials as crosses on the bottom edge at their parameter count."""
+    trials = data["trials"]
+    fig = Figure(figsize=(7.5, 4.8), layout="constrained")
+    ax = fig.subplots()
+    trained = [t for t in trials if t["best_acc"] is not None]
+    front = sorted((t for t in trials if t["number"] in set(data["front"])), key=lambda t: t["params"])
+    for state, style in (("complete", dict(color="tab:blue", s=28)), ("pruned", dict(color="lightgrey", s=18))):
+        shown = [t for t in trained if t["state"] == state]
+        if shown:
+            ax.scatter([t["params"] for t in shown], [t["best_acc"] for t in shown], label=f"{state} ({len(shown)})",
+                       edgecolors="black", linewidths=0.4, zorder=3, **style)
+    low = min((t["best_acc"] for t in trained), default=90.0)
+    infeasible = [t for t in trials if t["state"] == "infeasible" and t["params"] is not None]
+    if infeasible:
+        ax.scatter([t["params"] for t in infeasible], [low] * len(infeasible), marker="x", color="tab:red",
+                   label=f"rejected by the trace ({len(infeasible)})", zorder=2)
+    if front:
+        ax.plot([t["params"] for t in front], [t["best_acc"] for t in front], color="tab:orange", marker="o",
+                label="Pareto front", zorder=4)
+        for t in front:
+            ax.annotate(str(t["number"]), (t["params"], t["best_acc"]), textcoords="offset points", xytext=(4, 4),
+                        fontsize=7)
+    limit = data["constraints"].get("max_params")
+    if limit is not None:
+        ax.axvline(limit, color="tab:red", linestyle="--", linewidth=1, label=f"--max-params {limit:,}")
+    ax.set(xlabel="parameters", ylabel=f"best validation accuracy (%), {data['epochs']} epochs",
+           title=f"rfkit design {data['study']}: {len(trials)} trial(s)")
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="lower right")
+    save(fig, Path(path))
+    return Path(path)

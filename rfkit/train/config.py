@@ -43,6 +43,9 @@ class TrainConfig:
     # torch's intra-op threads: a CPU run repeats bit for bit for its seed only with the same count (the
     # kernels split their sums by thread); None: the process's own, not recorded
     threads: int | None = None
+    # the last `val` training images, held out of training and evaluated each epoch (rfkit design selects on
+    # them, never on the test set); 0: none
+    val: int = 0
 
     def device_label(self) -> str:
         """The device as a run's headings name it: a CPU with its thread count, which the seed needs."""
@@ -94,7 +97,8 @@ def resolve_device(device: str) -> str:
 LOADER_NAMES = ("fast", "torchvision")  # rfkit.train.loaders.LOADERS' keys (that module imports this one)
 SEED_LIMIT = 2 ** 32
 _FLAGS = {"epochs": "--epochs", "batch_size": "--batch-size", "seed": "--seed", "lr": "--lr", "loader": "--loader",
-          "amp": "--amp", "dataset": "--dataset", "workers": "workers", "threads": "--threads"}
+          "amp": "--amp", "dataset": "--dataset", "workers": "workers", "threads": "--threads",
+          "val": "--val"}
 
 
 def _is_int(v) -> bool:
@@ -117,6 +121,7 @@ def _lr(v) -> str | None:
 _RULES = {"epochs": _positive, "batch_size": _positive, "seed": _seed, "lr": _lr,
           "workers": lambda v: None if _is_int(v) and v >= 0 else "needs an integer >= 0",
           "threads": lambda v: None if v is None else _positive(v),
+          "val": lambda v: None if _is_int(v) and v >= 0 else "needs an integer >= 0 (0: no validation split)",
           "amp": lambda v: None if v in (None, "bf16") else "only bf16 is supported"}
 
 
@@ -133,7 +138,7 @@ def _problems(c: TrainConfig):
     for name in ("model", "name", "dataset", "data_dir", "run_dir", "device", "loader", "optimizer"):
         if not isinstance(getattr(c, name), str) or not getattr(c, name):
             yield name, getattr(c, name), "needs a non-empty string"
-    for name in ("epochs", "batch_size", "seed", "workers", "amp", "threads"):
+    for name in ("epochs", "batch_size", "seed", "workers", "amp", "threads", "val"):
         if problem := _RULES[name](getattr(c, name)):
             yield name, getattr(c, name), problem
     if c.dataset not in data.DATASETS:
@@ -176,10 +181,12 @@ def validate(config: TrainConfig, source: str | None = None) -> TrainConfig:
 
 def make_config(model_spec: str, name: str, card, *, dataset=None, data_dir=None, run_dir=None, device="auto",
                 epochs=None, batch_size=None, lr=None, seed=1, loader="fast", compile=None, amp=None,
-                workers=None, channels_last=None, threads=None) -> TrainConfig:
-    """The card's recipe, with any flag given taking its place (`compile=None`: `default_compile`)."""
-    recipe = card.recipe if card is not None else None
-    dataset = dataset if dataset is not None else (card.dataset if card else None)
+                workers=None, channels_last=None, threads=None, val=0, recipe=None, default_dataset=None
+                ) -> TrainConfig:
+    """The card's recipe (else `recipe`, one a model carries), with any flag given taking its place
+    (`compile=None`: `default_compile`). `val`: the last `val` training images held out for validation."""
+    recipe = card.recipe if card is not None else recipe
+    dataset = dataset if dataset is not None else (card.dataset if card else default_dataset)
     if dataset is None:
         raise RfkitError(f"{model_spec} is not a zoo network: pass --dataset ({', '.join(data.DATASETS)})")
     if recipe is not None:
@@ -198,7 +205,8 @@ def make_config(model_spec: str, name: str, card, *, dataset=None, data_dir=None
         opt_kwargs["lr"] = lr
         if schedule and schedule["name"] == "OneCycleLR":
             schedule["kwargs"]["max_lr"] = lr
-    check_flags(epochs=epochs, batch_size=batch_size, seed=seed, lr=lr, amp=amp, workers=workers, threads=threads)
+    check_flags(epochs=epochs, batch_size=batch_size, seed=seed, lr=lr, amp=amp, workers=workers, threads=threads,
+                val=val)
     device = resolve_device(device)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return validate(TrainConfig(
@@ -209,7 +217,7 @@ def make_config(model_spec: str, name: str, card, *, dataset=None, data_dir=None
         compile=default_compile(card, device) if compile is None else compile, amp=amp,
         workers=workers if workers is not None else min(4, (os.cpu_count() or 2) - 1),
         inferred=dict(recipe.inferred) if recipe else {}, channels_last=channels_last,
-        threads=threads if threads is not None else default_threads(device),
+        threads=threads if threads is not None else default_threads(device), val=val,
     ))
 
 

@@ -53,6 +53,9 @@ class Split:
     def to(self, device) -> "Split":
         return Split(self.images.to(device), self.labels.to(device), self.classes)
 
+    def __getitem__(self, part: slice) -> "Split":
+        return Split(self.images[part], self.labels[part], self.classes)
+
 
 def class_names(ds) -> list[str]:
     """Short class names: digits for MNIST-like sets, folder names otherwise."""

@@ -8,24 +8,41 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from torch.utils.data import Subset
 
+from rfkit.errors import RfkitError
 from rfkit.train import augment, data
 from rfkit.train.config import TrainConfig
 
 
-class FastLoader:
-    """The dataset resident on the device as uint8; batches augmented on the device."""
+def held_out(n_train: int, val: int) -> int:
+    """Where the validation split starts: the last `val` of `n_train` training images, checked."""
+    if val >= n_train:
+        raise RfkitError(f"--val {val}: the training set has {n_train:,} images; hold out fewer")
+    return n_train - val
 
-    def __init__(self, config: TrainConfig, device: torch.device):
+
+class FastLoader:
+    """The dataset resident on the device as uint8; batches augmented on the device. `splits`: the
+    (train, test) splits already read (a design worker reads them once for all its trials)."""
+
+    def __init__(self, config: TrainConfig, device: torch.device, splits: tuple[data.Split, data.Split] | None = None):
         root = Path(config.data_dir)
-        train = data.load_split(config.dataset, root, train=True)
-        self.test = data.load_split(config.dataset, root, train=False).to(device)
+        train, test = splits or (data.load_split(config.dataset, root, train=True),
+                                 data.load_split(config.dataset, root, train=False))
+        val = None
+        if config.val:
+            cut = held_out(len(train), config.val)
+            train, val = train[:cut], train[cut:]
+        self.test = test.to(device)
         self.train_aug = augment.DeviceAugment(tuple(config.train_transforms))
         self.test_aug = augment.DeviceAugment(tuple(config.test_transforms))
         # The per-image steps run on the CPU copy, and only their output goes to the device.
         self.train_variants = self.train_aug.variants(train.images).to(device)
         self.train = data.Split(self.train_variants[0], train.labels.to(device), train.classes)
         self.test_variants = self.test_aug.variants(self.test.images)
+        self.val = val.to(device) if val is not None else None
+        self.val_variants = self.test_aug.variants(self.val.images) if val is not None else None
         self.batch_size, self.seed, self.device = config.batch_size, config.seed, device
 
     def train_batches(self, epoch: int):
@@ -36,8 +53,14 @@ class FastLoader:
             yield self.train_aug(self.train_variants[:, idx], gen), self.train.labels[idx]
 
     def test_batches(self, batch_size: int):
-        for i in range(0, len(self.test.labels), batch_size):
-            yield self.test_aug(self.test_variants[:, i:i + batch_size], None), self.test.labels[i:i + batch_size]
+        return self._unaugmented(self.test, self.test_variants, batch_size)
+
+    def val_batches(self, batch_size: int):
+        return self._unaugmented(self.val, self.val_variants, batch_size)
+
+    def _unaugmented(self, split: data.Split, variants: torch.Tensor, batch_size: int):
+        for i in range(0, len(split.labels), batch_size):
+            yield self.test_aug(variants[:, i:i + batch_size], None), split.labels[i:i + batch_size]
 
     @property
     def classes(self) -> list[str]:
@@ -54,11 +77,17 @@ class FastLoader:
 class TorchvisionLoader:
     """The seeds' pipeline: torchvision datasets, PIL transforms, DataLoader."""
 
-    def __init__(self, config: TrainConfig, device: torch.device):
+    def __init__(self, config: TrainConfig, device: torch.device, splits=None):
         root = Path(config.data_dir)
+        test_pipeline = augment.torchvision_pipeline(tuple(config.test_transforms))
         self.train = data.dataset(config.dataset, root, True, augment.torchvision_pipeline(tuple(config.train_transforms)))
-        self.test = data.dataset(config.dataset, root, False, augment.torchvision_pipeline(tuple(config.test_transforms)))
+        self.test = data.dataset(config.dataset, root, False, test_pipeline)
         self.raw_test = data.dataset(config.dataset, root, False)
+        self.val = None
+        if config.val:
+            cut = held_out(len(self.train), config.val)
+            self.val = Subset(data.dataset(config.dataset, root, True, test_pipeline), range(cut, len(self.train)))
+            self.train = Subset(self.train, range(cut))
         self.config, self.device = config, device
 
     def _loader(self, dataset, shuffle: bool, batch_size: int, seed: int):
@@ -73,6 +102,10 @@ class TorchvisionLoader:
 
     def test_batches(self, batch_size: int):
         for x, y in self._loader(self.test, False, batch_size, 0):
+            yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+
+    def val_batches(self, batch_size: int):
+        for x, y in self._loader(self.val, False, batch_size, 0):
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
     @property

@@ -18,13 +18,52 @@ from rfkit.output.erf import ratio_text, share_text
 from rfkit.output.render import per_axis, plain
 
 
+def start_text(config) -> str:
+    """The line a run starts with: its recipe, loader, compile setting, device and directory."""
+    return (f"{config.name} on {config.dataset}: {config.epochs} epochs, batch {config.batch_size}, "
+            f"{config.optimizer} {config.optimizer_kwargs}, schedule "
+            f"{config.schedule['name'] if config.schedule else 'none'}, {config.loader} loader, "
+            f"{'torch.compile (the first epoch compiles), ' if config.compile else ''}{config.device_label()}; "
+            f"run directory {config.run_dir}")
+
+
+class SilentReporter:
+    """Progress that shows nothing: the trainer's reporter when nobody watches (`progress=False`, a
+    design trial), so the loop calls its reporter without asking whether there is one."""
+
+    def start_run(self, config):
+        pass
+
+    def interrupted(self, text: str):
+        pass
+
+    def start_epoch(self, epoch: int, epochs: int, steps: int, samples: int):
+        pass
+
+    def batch(self, step: int, seen: int, loss_sum, correct):
+        pass
+
+    def end_epoch(self):
+        pass
+
+    def epoch_line(self, row: dict, epochs: int):
+        pass
+
+
 class RichReporter:
     """Progress for the Trainer. Loss and accuracy are read back every `every` batches
     (a host sync), never per batch."""
 
-    def __init__(self, console: Console, every: int = 50):
+    def __init__(self, console: Console, every: int = 50, err_console: Console | None = None):
         self.console, self.every = console, every
+        self.err_console = err_console or Console(stderr=True)
         self.progress = None
+
+    def start_run(self, config):
+        self.console.print(plain(start_text(config)), highlight=False, soft_wrap=True)
+
+    def interrupted(self, text: str):
+        self.err_console.print(f"[yellow]interrupted[/] {plain(text)}", highlight=False, soft_wrap=True)
 
     def start_epoch(self, epoch: int, epochs: int, steps: int, samples: int):
         self.progress = Progress(TextColumn(f"epoch {epoch}/{epochs}"), BarColumn(), MofNCompleteColumn(),
@@ -73,7 +112,16 @@ class NotebookReporter:
 
         self.every, self.html_type = every, HTML
         self.log: list[str] = []
+        self.label = ""
         self.handle = display(HTML(html.progress(0, 0, "")), display_id=True)
+
+    def start_run(self, config):
+        self.log.append(start_text(config))
+        self._show()
+
+    def interrupted(self, text: str):
+        self.log.append(f"interrupted {text}")
+        self._show()
 
     def _show(self, done: int = 0, total: int = 0, stats: str = ""):
         self.handle.update(self.html_type(html.progress(done, total, self.label, stats, self.log)))
