@@ -18,7 +18,7 @@ import torchinfo
 
 import rfkit
 from rfkit.output import summaries
-from torchinfo_models import MODELS, Case, torchinfo_kwargs
+from torchinfo_models import MODELS, Case, torchinfo_kwargs, torchinfo_label_fixed
 
 class _Pair(nn.Module):
     def forward(self, a, b=None):
@@ -79,7 +79,8 @@ def test_torchinfo_style_equals_torchinfo(key):
     case = MODELS[key]()
     report = _trace(case)  # first: torchinfo initialises lazy modules in place, rfkit traces a copy
     ours = summaries.torchinfo_text(report, depth=case.depth)
-    theirs = str(torchinfo.summary(case.model, **torchinfo_kwargs(case), verbose=0, device="cpu")) + "\n"
+    theirs = torchinfo_label_fixed(str(torchinfo.summary(case.model, **torchinfo_kwargs(case), verbose=0,
+                                                         device="cpu"))) + "\n"
     assert ours == theirs, _diff(theirs, ours)  # str(ModelStatistics) has no final newline
 
 

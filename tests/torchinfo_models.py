@@ -48,6 +48,15 @@ def torchinfo_kwargs(case: Case) -> dict:
                 dtypes=case.dtypes, depth=case.depth)
 
 
+def torchinfo_label_fixed(text: str) -> str:
+    """torchinfo 1.8's text with its mult-adds label as it meant it: it formats its Units enum,
+    which prints "(Units.MEGABYTES)" on Python >= 3.11 (torchinfo issue #350); rfkit prints
+    "(M)" / "(G)" / "(T)" on every Python, as torchinfo did before 3.11."""
+    for name, short in (("MEGABYTES", "M"), ("GIGABYTES", "G"), ("TERABYTES", "T")):
+        text = text.replace(f"Total mult-adds (Units.{name}):", f"Total mult-adds ({short}):")
+    return text
+
+
 MODELS: dict[str, Callable[[], Case]] = {}
 
 
@@ -1032,4 +1041,4 @@ def _modulelist_interleaved() -> Case:
     """ModuleList members interleaved with a sibling layer; one member never runs."""
     return Case(InterleavedList(), input_size=(2, 8))
 
-__all__ = ["Case", "MODELS", "torchinfo_kwargs"]
+__all__ = ["Case", "MODELS", "torchinfo_kwargs", "torchinfo_label_fixed"]

@@ -6,7 +6,9 @@
   sizes in MiB from 4-byte floats);
 - `torchinfo`: what torchinfo 1.8 prints, byte for byte, its counting
   conventions included (rows per call, never-called containers inserted,
-  shared weights once per module, its mult-adds; docs/summaries.md).
+  its mult-adds; docs/summaries.md), except where torchinfo 1.8 is wrong:
+  the mult-adds label reads "(M)" on every Python, and the totals count a
+  tied tensor once.
 
 Only formatting lives here: the numbers, each convention's included, come from
 the report (rfkit.analysis.stats collects them during the trace).
@@ -85,9 +87,10 @@ def torchsummary_text(report: Report) -> str:
 
 
 class Units(str, Enum):
-    """torchinfo's unit enum. torchinfo 1.8 prints its mult-adds label as f" ({units})", which
-    reads "(Units.MEGABYTES)" on Python >= 3.11 (where Enum.__format__ of a str mixin became
-    its str()) and "(M)" before; an enum of the same kind prints the same on every Python."""
+    """torchinfo's units of mult-adds. rfkit prints the value, "(M)", "(G)" or "(T)", on every
+    Python. torchinfo 1.8 prints the enum itself (f" ({units})"), which reads
+    "(Units.MEGABYTES)" on Python >= 3.11, where format() of a str-mixin enum became its str()
+    (torchinfo issue #350): that label is torchinfo's bug, not copied here."""
 
     MEGABYTES = "M"
     GIGABYTES = "G"
@@ -98,7 +101,7 @@ def _mult_adds(num: int) -> str:
     unit, value = ((Units.TERABYTES, num / 1e12) if num >= 1e12 else (Units.GIGABYTES, num / 1e9) if num >= 1e9
                    else (Units.MEGABYTES, num / 1e6))
     shown = f"{int(value):,d}" if value.is_integer() else f"{value:,.2f}"
-    return f"({unit}): {shown}"
+    return f"({unit.value}): {shown}"
 
 
 @dataclass(frozen=True)
