@@ -36,7 +36,13 @@ _DASHES, _EQUALS = "-" * 64, "=" * 64
 
 
 def _rows(report: Report) -> list[ModuleStats]:
-    return [r for r in report.module_stats if r.call.name]
+    """A row per module call but the model's own, whose numbers are the totals; a model that is
+    itself one layer (an nn.Conv2d) keeps its row, which carries its parameters and MACs."""
+    return [r for r in report.module_stats if r.call.name or r.call.is_leaf]
+
+
+def _name(report: Report, row: ModuleStats) -> str:
+    return row.call.name.rsplit(".", 1)[-1] if row.call.name else report.model_name
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,8 @@ class TorchsummaryRow:
 def torchsummary_rows(report: Report) -> list[TorchsummaryRow]:
     """torchsummary's rows: every module but Sequential/ModuleList/the model, in completion order."""
     rows = []
-    hooked = [r for r in sorted(_rows(report), key=lambda r: r.call.order) if not r.is_container]
+    hooked = [r for r in sorted(report.module_stats, key=lambda r: r.call.order)
+              if r.call.name and not r.is_container]  # torchsummary hooks every module but the model
     for idx, row in enumerate(hooked, start=1):
         shapes = [[-1, *s[1:]] for s in row.call.out_shapes]
         shape = shapes[0] if len(shapes) == 1 else shapes
@@ -121,7 +128,9 @@ class TorchinfoLine:
 
 
 def _title(report: Report, row: TorchinfoRow) -> str:
-    return f"{row.kind}: {row.depth}-{row.index}" if row.depth else report.model_name
+    """torchinfo's name cell: the class, with depth-idx below the root (a lazy root prints the
+    class it became, a TorchScript one its original class)."""
+    return f"{row.kind}: {row.depth}-{row.index}" if row.depth else row.kind
 
 
 def _param_cell(row: TorchinfoRow, depth: int | None) -> str:
@@ -206,7 +215,7 @@ def rich_summary(report: Report, depth: int = 3) -> Group:
         if not row.call.is_leaf:
             params = f"[dim]{row.total_params:,}[/]"
         rf = row.call.out_rf
-        table.add_row("  " * (row.call.depth - 1) + plain(row.call.name.rsplit(".", 1)[-1]), plain(row.call.kind),
+        table.add_row("  " * max(row.call.depth - 1, 0) + plain(_name(report, row)), plain(row.call.kind),
                       shape, params, f"{row.macs:,}" if row.macs else "-",
                       per_axis(tuple(a.r for a in rf)) if rf else "-",
                       per_axis(tuple(a.j for a in rf)) if rf else "-")
