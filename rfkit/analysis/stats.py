@@ -53,6 +53,11 @@ class ModuleTree:
             self._below[id(module)] = merged
 
     @property
+    def shares_tensors(self) -> bool:
+        """Whether a parameter is held by two modules (tied or shared weights)."""
+        return sum(map(len, self.own.values())) != len(self._below[id(self.model)])
+
+    @property
     def modules(self):
         """Every module once, in `named_modules()` order."""
         return self.by_path.values()
@@ -359,11 +364,14 @@ def torchinfo_summary(tree: ModuleTree, calls: list[ModuleCall], inputs: list[to
     # (pruned weights as their masks' ones, uninitialised lazy ones as 0). "Params size" keeps
     # torchinfo's rule, the leaf rows' parameters, each tensor once too.
     total, trainable, _ = tree.summed(tree.model, _torchinfo_counts, (0, 0, 0))
-    fwd_bwd, leaf_bytes = 0, {}
+    fwd_bwd, leaf_bytes, shared = 0, {}, tree.shares_tensors
     for row in rows:
         if id(row) in leaves:
             fwd_bwd += 2 * row.out_bytes if counts[id(row)][0] > 0 else 0
             if not row.recursive:
+                if not shared:
+                    leaf_bytes[id(row)] = counts[id(row)][2]
+                    continue
                 for held in tree.below(row.module):
                     if id(held[2]) not in leaf_bytes:
                         leaf_bytes[id(held[2])] = _torchinfo_counts(*held)[2]
