@@ -137,10 +137,34 @@ def test_wrappers_are_unwrapped_and_named():
         assert [l.name for l in report.layers] == [l.name for l in plain.layers] == ["0", "1"]
 
 
-def test_torchscript_gets_one_line():
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
+def test_torchscript_model_is_summarised_with_its_rf_unknown():
+    """A scripted model: its tree and parameters (as torchinfo prints them), the output shape,
+    and the RF reported as not traceable, with the fix in the warning, instead of an error."""
     scripted = torch.jit.script(nn.Sequential(nn.Conv2d(1, 2, 3)))
-    with pytest.raises(RfkitError, match="TorchScript module.*trace the nn.Module it was scripted from"):
-        rfkit.trace(scripted, (1, 8, 8))
+    report = rfkit.trace(scripted, (1, 8, 8))
+    assert report.model_name == "Sequential" and report.params == 20 and report.output_shape == (1, 2, 6, 6)
+    assert report.rf == (None, None)
+    assert any("trace the nn.Module it was scripted from" in w for w in report.warnings)
+    assert [(r.kind, r.depth, r.shape) for r in report.torchinfo.rows] == [("Sequential", 0, ()), ("Conv2d", 1, ())]
+
+
+def test_an_empty_dict_is_an_input():
+    """One dict as the forward's only argument, also empty (no tensor at all): traced as torchinfo runs it."""
+
+    class Maybe(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 2)
+            self.bias = nn.Parameter(torch.zeros(2))
+
+        def forward(self, batch):
+            return self.fc(batch["x"]) if batch else self.bias * 2
+
+    empty = rfkit.trace(Maybe(), input=({},))
+    assert empty.params == 10 and empty.input_shapes == () and empty.output_shape == (2,)
+    full = rfkit.trace(Maybe(), input=({"x": torch.zeros(4, 3)},))
+    assert full.input_names == ("batch['x']",) and full.output_shape == (4, 2) and full.macs == 4 * 2 * 3
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")

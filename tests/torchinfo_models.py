@@ -48,6 +48,15 @@ def torchinfo_kwargs(case: Case) -> dict:
                 dtypes=case.dtypes, depth=case.depth)
 
 
+def torchinfo_label_fixed(text: str) -> str:
+    """torchinfo 1.8's text with its mult-adds label as it meant it: it formats its Units enum,
+    which prints "(Units.MEGABYTES)" on Python >= 3.11 (torchinfo issue #350); rfkit prints
+    "(M)" / "(G)" / "(T)" on every Python, as torchinfo did before 3.11."""
+    for name, short in (("MEGABYTES", "M"), ("GIGABYTES", "G"), ("TERABYTES", "T")):
+        text = text.replace(f"Total mult-adds (Units.{name}):", f"Total mult-adds ({short}):")
+    return text
+
+
 MODELS: dict[str, Callable[[], Case]] = {}
 
 
@@ -1032,4 +1041,189 @@ def _modulelist_interleaved() -> Case:
     """ModuleList members interleaved with a sibling layer; one member never runs."""
     return Case(InterleavedList(), input_size=(2, 8))
 
-__all__ = ["Case", "MODELS", "torchinfo_kwargs"]
+
+# --------------------------------------------------------------------------- issue 23: what rfkit refused
+class SmallNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).mean((2, 3)))
+
+
+@register("scripted_model")
+def _scripted_model() -> Case:
+    """torch.jit.script of a module: rows for its tree, shapes "--", no mult-adds."""
+    return Case(torch.jit.script(SmallNet()), input_size=(1, 3, 8, 8))
+
+
+class ScriptedInside(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.pre = nn.Conv2d(3, 3, 1)
+        self.inner = torch.jit.script(SmallNet())
+        self.post = nn.Linear(2, 2)
+
+    def forward(self, x):
+        return self.post(self.inner(self.pre(x)))
+
+
+@register("scripted_submodule")
+def _scripted_submodule() -> Case:
+    """An eager model with a scripted submodule (torchinfo 1.8 lists the scripted rows first
+    and counts them twice)."""
+    return Case(ScriptedInside(), input_size=(1, 3, 8, 8))
+
+
+@register("lazy_root")
+def _lazy_root() -> Case:
+    """The model is one nn.LazyLinear: its row is named by the class it becomes."""
+    return Case(nn.LazyLinear(3), input_size=(2, 4))
+
+
+class LazyUnused(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(4, 4)
+        self.b = nn.LazyLinear(3)   # never runs: its parameters stay uninitialised
+
+    def forward(self, x):
+        return self.a(x)
+
+
+@register("lazy_never_initialised")
+def _lazy_never_initialised() -> Case:
+    """A lazy module the forward never runs: its parameters count 0 (torchinfo 1.8 raises)."""
+    return Case(LazyUnused(), input_size=(2, 4))
+
+
+class OnlyDict(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+        self.bias = nn.Parameter(torch.zeros(2))
+
+    def forward(self, batch):
+        return self.fc(batch["x"]) + self.bias if batch else self.bias * 1
+
+
+@register("dict_arg_empty")
+def _dict_arg_empty() -> Case:
+    """forward takes one dict, given empty: no input tensor at all."""
+    return Case(OnlyDict(), input_data=[{}])
+
+
+class TensorAndExtras(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x, extras):
+        return self.fc(x) + len(extras)
+
+
+@register("tensor_and_empty_dict")
+def _tensor_and_empty_dict() -> Case:
+    """A tensor and an empty dict as the forward's two arguments."""
+    return Case(TensorAndExtras(), input_data=[torch.zeros(2, 4), {}])
+
+
+class DictHead(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(10, 3)
+        self.b = nn.Linear(10, 10)
+
+    def forward(self, h):
+        return {"a": self.a(h), "b": self.b(h)}
+
+
+class DictFromInside(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.enc = nn.Linear(4, 10)
+        self.head = DictHead()
+
+    def forward(self, x):
+        return self.head(self.enc(x))
+
+
+@register("dict_output_of_submodule")
+def _dict_output_of_submodule() -> Case:
+    """A submodule and the model return a dict of tensors (shown: the last value)."""
+    return Case(DictFromInside(), input_size=(1, 4))
+
+
+class Holder:
+    """An output object that merely holds a tensor."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        self.logits = logits
+
+
+class Wrap(nn.Module):
+    def forward(self, h):
+        return Holder(h)
+
+
+class HolderOut(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 10)
+        self.wrap = Wrap()
+
+    def forward(self, x):
+        return self.wrap(self.fc(x))
+
+
+@register("object_output")
+def _object_output() -> Case:
+    """Outputs that are plain objects holding a tensor (torchinfo 1.8 raises TypeError)."""
+    return Case(HolderOut(), input_size=(2, 4))
+
+
+class NormalHead(nn.Module):
+    def forward(self, h):
+        mu, log_sigma = h.chunk(2, -1)
+        return torch.distributions.Normal(mu, log_sigma.exp())
+
+
+class Gaussian(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 6)
+        self.head = NormalHead()
+
+    def forward(self, x):
+        return self.head(self.fc(x))
+
+
+@register("distribution_output")
+def _distribution_output() -> Case:
+    """A torch.distributions.Normal output: the shape of its sample (torchinfo 1.8 raises)."""
+    return Case(Gaussian(), input_size=(2, 4))
+
+
+class Classifier(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 5)
+
+    def forward(self, x):
+        return torch.distributions.Categorical(logits=self.fc(x))
+
+
+@register("categorical_output")
+def _categorical_output() -> Case:
+    """The model returns a Categorical over 5 classes: a sample is one index per row."""
+    return Case(Classifier(), input_size=(2, 4))
+
+
+@register("single_conv2d_valid")
+def _single_conv2d_valid() -> Case:
+    """The model is one nn.Conv2d(3, 8, 3): its own row carries its parameters and mult-adds."""
+    return Case(nn.Conv2d(3, 8, 3), input_size=(1, 3, 8, 8))
+
+__all__ = ["Case", "MODELS", "torchinfo_kwargs", "torchinfo_label_fixed"]

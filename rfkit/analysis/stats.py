@@ -53,6 +53,11 @@ class ModuleTree:
             self._below[id(module)] = merged
 
     @property
+    def shares_tensors(self) -> bool:
+        """Whether a parameter is held by two modules (tied or shared weights)."""
+        return sum(map(len, self.own.values())) != len(self._below[id(self.model)])
+
+    @property
     def modules(self):
         """Every module once, in `named_modules()` order."""
         return self.by_path.values()
@@ -87,8 +92,22 @@ class ModuleTree:
         return total
 
 
+def numel(p: torch.Tensor) -> int:
+    """Elements of a parameter or buffer; 0 for one a lazy module has not initialised yet
+    (torchinfo counts those 0 too; reading their size raises)."""
+    return 0 if nn.parameter.is_lazy(p) else p.numel()
+
+
 def _numel(owner: nn.Module, name: str, p: torch.Tensor) -> tuple[int]:
-    return (p.numel(),)
+    return (numel(p),)
+
+
+def kind_of(module: nn.Module) -> str:
+    """A module's class name as summaries print it: a TorchScript module's original class
+    (`Net`, not `RecursiveScriptModule`), as torchinfo prints it."""
+    if isinstance(module, torch.jit.ScriptModule):
+        return str(getattr(module, "original_name", None) or type(module).__name__)
+    return type(module).__name__
 
 
 def _unevaluated(module: nn.Module, name: str):
@@ -113,9 +132,9 @@ def module_rows(tree: ModuleTree, calls: list[ModuleCall], layers: list[Layer]) 
         if known is None:
             weight, bias = _unevaluated(module, "weight"), _unevaluated(module, "bias")
             known = facts[id(module)] = (
-                [(id(p), p.numel(), p.requires_grad) for _, _, p in tree.own[id(module)]], tree.numel(module),
+                [(id(p), numel(p), p.requires_grad) for _, _, p in tree.own[id(module)]], tree.numel(module),
                 isinstance(module, (nn.Sequential, nn.ModuleList)),
-                sum(t.numel() for t in (weight, bias) if hasattr(t, "size")),
+                sum(numel(t) for t in (weight, bias) if hasattr(t, "size")),
                 hasattr(weight, "size") and weight.requires_grad)
         own, subtree, is_container, weight_bias, weight_trainable = known
         params = trainable = shared = 0
@@ -138,7 +157,10 @@ def module_rows(tree: ModuleTree, calls: list[ModuleCall], layers: list[Layer]) 
 
 def shown_output(output) -> tuple[tuple[int, ...], int]:
     """(shape, bytes per element) torchinfo shows for an output: the first element of a tuple
-    or list, the last value of a dict, () (printed "--") for None or a 0-dim tensor."""
+    or list, the last value of a dict, () (printed "--") for None or a 0-dim tensor. Where
+    torchinfo 1.8 raises (TypeError: "unsupported input or output type"), rfkit shows what the
+    output holds: a torch.distributions object the shape of one sample (batch_shape +
+    event_shape), any other object the first tensor among its attributes."""
     first = output[0] if isinstance(output, (list, tuple)) and output else None
     if not isinstance(first, torch.Tensor) and hasattr(getattr(first, "data", None), "size"):
         first = first.data  # a PackedSequence
@@ -148,7 +170,9 @@ def shown_output(output) -> tuple[tuple[int, ...], int]:
         return _nested_output(list(output.values())[-1])
     if isinstance(output, torch.Tensor):
         return tuple(output.size()), output.element_size()
-    return _nested_output(output) if isinstance(output, (list, tuple)) else ((), 0)
+    if isinstance(output, (list, tuple)) or output is None:
+        return _nested_output(output) if output is not None else ((), 0)
+    return held_shape(output)
 
 
 def _nested_output(obj) -> tuple[tuple[int, ...], int]:
@@ -165,6 +189,33 @@ def _nested_output(obj) -> tuple[tuple[int, ...], int]:
     return _nested_output(obj[0]) if isinstance(obj, (list, tuple)) else ((), 0)
 
 
+def held_tensors(obj) -> list[torch.Tensor]:
+    """The tensors a plain object holds in its attributes (a dataclass, a distribution, a
+    holder): directly, or in lists, tuples and dicts there; [] for anything without `__dict__`."""
+    attributes = getattr(obj, "__dict__", None)
+    if not isinstance(attributes, dict):
+        return []
+    found = []
+    for value in attributes.values():
+        if isinstance(value, torch.Tensor):
+            found.append(value)
+        elif isinstance(value, (list, tuple, dict)):
+            found += [t for t in (value.values() if isinstance(value, dict) else value) if isinstance(t, torch.Tensor)]
+    return found
+
+
+def held_shape(obj) -> tuple[tuple[int, ...], int]:
+    """(shape, bytes per element) of a non-container output: a distribution's sample, else its
+    `tensors` (torchvision's ImageList), else the first tensor it holds; ((), 0) for none."""
+    held = held_tensors(obj)
+    elem = held[0].element_size() if held else 0
+    if isinstance(obj, torch.distributions.Distribution):
+        return tuple(obj.batch_shape + obj.event_shape), elem or 4
+    if hasattr(obj, "tensors"):
+        return _nested_output(obj.tensors)
+    return (tuple(held[0].size()), elem) if held else ((), 0)
+
+
 def _pruned_count(module: nn.Module, name: str, p: torch.Tensor) -> tuple[int, str]:
     """torchinfo counts a pruned `x_orig` as the ones in its `x_mask` buffer, under the name `x`."""
     if name.endswith("_orig"):
@@ -179,7 +230,7 @@ def _pruned_count(module: nn.Module, name: str, p: torch.Tensor) -> tuple[int, s
 def _torchinfo_counts(owner: nn.Module, name: str, p: torch.Tensor) -> tuple[int, int, int]:
     """(params, trainable, bytes) of one tensor as torchinfo counts it."""
     n = 0 if nn.parameter.is_lazy(p) else _pruned_count(owner, name, p)[0]
-    return n, n if p.requires_grad else 0, n * p.element_size()
+    return n, n if p.requires_grad else 0, n * p.element_size() if n else 0
 
 
 def _mult_adds(tree: ModuleTree, module: nn.Module, shape: tuple[int, ...]) -> int:
@@ -224,6 +275,15 @@ def _tree_places(model: nn.Module) -> dict[int, _Entry]:
     return places
 
 
+def _script_tree(module: nn.Module, places: dict[int, _Entry]):
+    """A TorchScript module's place, then every module inside it, depth first (torchinfo's walk)."""
+    stack = [module]
+    while stack:
+        current = stack.pop()
+        yield places[id(current)]
+        stack += [c for c in reversed(list(current._modules.values())) if c is not None]
+
+
 def _insert_uncalled_ancestors(rows: list[_Entry], listed: set[int]) -> None:
     """torchinfo's add_missing_container_layers: an ancestor not on the current chain of rows
     (a ModuleList, a ModuleDict, a parent that never ran) is inserted just before the row; it is
@@ -261,6 +321,13 @@ def torchinfo_summary(tree: ModuleTree, calls: list[ModuleCall], inputs: list[to
     for call in sorted(calls, key=lambda c: c.start):
         module = tree.module(call.name)
         place = places[id(module)]
+        if isinstance(module, torch.jit.ScriptModule):
+            # Compiled code: no hook sees inside it. As torchinfo, its row and each module inside
+            # it print "--" and count no mult-adds; they list its tree and count its parameters.
+            for inner in _script_tree(module, places):
+                rows.append(_Entry(inner.module, inner.depth, inner.parent, id(inner.module) in called))
+                called.add(id(inner.module))
+            continue
         shape, elem = call.shown_out
         rows.append(_Entry(module, place.depth, place.parent, id(module) in called, shape, elem * math.prod(shape)))
         called.add(id(module))
@@ -291,19 +358,26 @@ def torchinfo_summary(tree: ModuleTree, calls: list[ModuleCall], inputs: list[to
             leftovers[id(row)] = num, trainable
         return leftovers[id(row)]
 
-    total = trainable = param_bytes = fwd_bwd = 0
+    # The totals count each tensor once, as torchinfo's main branch does (its PR #397; 1.8 adds a
+    # tied or shared tensor once per module holding it, and a root's leftover can then go
+    # negative and drop the root's own parameters): the model's tensors, by torchinfo's rules
+    # (pruned weights as their masks' ones, uninitialised lazy ones as 0). "Params size" keeps
+    # torchinfo's rule, the leaf rows' parameters, each tensor once too.
+    total, trainable, _ = tree.summed(tree.model, _torchinfo_counts, (0, 0, 0))
+    fwd_bwd, leaf_bytes, shared = 0, {}, tree.shares_tensors
     for row in rows:
-        num, tr, nbytes = counts[id(row)]
         if id(row) in leaves:
-            fwd_bwd += 2 * row.out_bytes if num > 0 else 0
+            fwd_bwd += 2 * row.out_bytes if counts[id(row)][0] > 0 else 0
             if not row.recursive:
-                total, trainable, param_bytes = total + num, trainable + tr, param_bytes + nbytes
-        elif not row.recursive:
-            num, tr = leftover(row)
-            total, trainable = total + max(num, 0), trainable + max(tr, 0)
+                if not shared:
+                    leaf_bytes[id(row)] = counts[id(row)][2]
+                    continue
+                for held in tree.below(row.module):
+                    if id(held[2]) not in leaf_bytes:
+                        leaf_bytes[id(held[2])] = _torchinfo_counts(*held)[2]
     return TorchinfoSummary(
-        rows=tuple(TorchinfoRow(type(r.module).__name__, r.depth, r.index, r.shape, *counts[id(r)][:2],
+        rows=tuple(TorchinfoRow(kind_of(r.module), r.depth, r.index, r.shape, *counts[id(r)][:2],
                                 leftover(r)[0], id(r) in leaves, r.recursive) for r in rows),
         total_params=total, trainable_params=trainable, mult_adds=mult_adds,
         input_bytes=sum(sys.getsizeof(t.untyped_storage()) for t in inputs),
-        forward_backward_bytes=fwd_bwd, param_bytes=param_bytes)
+        forward_backward_bytes=fwd_bwd, param_bytes=sum(leaf_bytes.values()))

@@ -93,6 +93,23 @@ def tensors_in(obj) -> list[torch.Tensor]:
     return []
 
 
+def output_tensors(obj) -> list[torch.Tensor]:
+    """The tensors a module's output holds: as `tensors_in`, and for an output that is neither a
+    tensor nor a list, tuple or dict (a dataclass, a holder, a torch.distributions object) the
+    tensors among its attributes. Per module call, never per op."""
+    found = tensors_in(obj)
+    if found or obj is None or isinstance(obj, (list, tuple, dict, torch.Tensor, int, float, str, bool)):
+        return found
+    return stats.held_tensors(obj)
+
+
+def output_shapes(obj, tensors: list[torch.Tensor]) -> tuple[tuple[int, ...], ...]:
+    """The output's shapes: each tensor's, and for a distribution the shape of one sample."""
+    if isinstance(obj, torch.distributions.Distribution):
+        return (tuple(obj.batch_shape + obj.event_shape),)
+    return tuple(tuple(t.shape) for t in tensors)
+
+
 # The hooks' own shape and size queries, kept out of the recorder's op interception.
 _BOOKKEEPING = torch._C.DisableTorchFunction
 _CONV_DIMS = {"conv1d": 1, "conv2d": 2, "conv3d": 3}
@@ -193,6 +210,7 @@ class Recorder(TorchFunctionMode):
         self.tree: stats.ModuleTree | None = None
         self.warnings: list[str] = []
         self.failed_at: str | None = None
+        self.hidden: list[dict] = []  # the states, set aside while a TorchScript module runs
 
     def seed(self, x: torch.Tensor, spatial: int | None):
         """Track `x`: with RF state over its last `spatial` dims, or (None) as an input whose ops count
@@ -349,7 +367,8 @@ class Recorder(TorchFunctionMode):
     def watch(self, tree: stats.ModuleTree):
         """Name every module of the model; the global hooks ignore modules outside it."""
         self.tree = tree
-        self.paths = {id(m): (path, tree.is_leaf[id(m)]) for path, m in tree.by_path.items()}
+        self.paths = {id(m): (path, tree.is_leaf[id(m)], isinstance(m, torch.jit.ScriptModule))
+                      for path, m in tree.by_path.items()}
 
     def on_pre(self, module, inputs):
         known = self.paths.get(id(module))
@@ -362,6 +381,12 @@ class Recorder(TorchFunctionMode):
             in_shapes = tuple(tuple(t.shape) for t in tensors_in(inputs))
         self.stack.append((name, module, len(self.layers), in_shapes, self.started, []))
         self.started += 1
+        if known[2]:
+            # Compiled code runs next: no op of it is the model's own. On meta, the meta kernels'
+            # Python decompositions would reach the mode as ops on tracked tensors; with the
+            # states set aside none is tracked, and the call becomes one opaque layer after it.
+            self.hidden.append(self.states)
+            self.states = {}
 
     def on_post(self, module, inputs, output):
         known = self.paths.get(id(module))
@@ -369,19 +394,20 @@ class Recorder(TorchFunctionMode):
             return
         is_leaf = known[1]
         with _BOOKKEEPING():
-            if isinstance(module, torch.jit.ScriptModule):
+            if known[2]:
+                self.states = self.hidden.pop()
                 self._opaque(module, inputs, output)
             name, _, first, in_shapes, started, own = self.stack.pop()
             if is_leaf and len(own) == 1:
                 layer = self.layers[own[0]]
                 layer.name, layer.kind = name, type(module).__name__
-                layer.params = sum(p.numel() for _, _, p in self.tree.own[id(module)])
-            outs = tensors_in(output)
+                layer.params = sum(stats.numel(p) for _, _, p in self.tree.own[id(module)])
+            outs = output_tensors(output)
             state = self.state_of(outs[0]) if outs else None
             self.modules.append(ModuleCall(
                 name=name, kind=type(module).__name__, depth=name.count(".") + 1 if name else 0,
                 order=len(self.modules) + 1, start=started, is_leaf=is_leaf, in_shapes=in_shapes,
-                out_shapes=tuple(tuple(t.shape) for t in outs),
+                out_shapes=output_shapes(output, outs),
                 layers=tuple(range(first, len(self.layers))), out_rf=state.axes if state else None,
                 shown_out=stats.shown_output(output)))
 
@@ -389,7 +415,7 @@ class Recorder(TorchFunctionMode):
         """A scripted submodule runs compiled code that no hook or mode sees: when its outputs come
         out untracked, the whole call becomes one layer whose RF is unknown, with a warning,
         rather than a silent gap in the RF (an untracked output would read as no receptive field)."""
-        outs = tensors_in(output)
+        outs = output_tensors(output)
         arg_tensors = tensors_in(inputs)
         stateful = [(t, s, pos) for pos, t in enumerate(arg_tensors) if (s := self.state_of(t)) is not None]
         if not outs or not stateful or any(self.tracks(t) for t in outs):
@@ -445,7 +471,7 @@ def substituted(tree: stats.ModuleTree, stand_in):
     modules' own entries costs a fraction of torch.func.functional_call's walk by name."""
     made: dict[int, torch.Tensor] = {}
     held = [(store, name, t) for m in tree.modules for store in (m._parameters, m._buffers)
-            for name, t in store.items() if t is not None]
+            for name, t in store.items() if t is not None and not nn.parameter.is_lazy(t)]  # lazy: no data
     try:
         for store, name, t in held:
             copy_ = made.get(id(t))
@@ -512,10 +538,13 @@ def _run(tree: stats.ModuleTree, inputs: Inputs, device: torch.device, spatial: 
             with torch.no_grad(), substituted(tree, stand_in_for(device)), recorder:
                 output = tree.model(*inputs.args, **inputs.kwargs)
         except Exception as exc:
+            if recorder.hidden:  # raised inside a TorchScript module
+                recorder.states = recorder.hidden[0]
             partial = _report(recorder, tree, inputs, device, name, output=None)
             where = recorder.failed_at or (recorder.stack[-1][0] if recorder.stack else "")
             where = f"{name}.{where}" if where and not where.startswith(name) else where or f"{name}.forward"
-            raise TraceError(f"forward failed at {where}: {type(exc).__name__}: {_first_line(exc)}",
+            hint = "" if inputs.tensors else " (the input holds no tensor: pass the tensors the forward takes)"
+            raise TraceError(f"forward failed at {where}: {type(exc).__name__}: {_first_line(exc)}{hint}",
                              partial=partial, cause=exc) from exc
     return _report(recorder, tree, inputs, device, name, output)
 
@@ -526,7 +555,8 @@ def _first_line(exc: Exception) -> str:
 
 
 def _report(recorder: Recorder, tree: stats.ModuleTree, inputs: Inputs, device, name, output) -> Report:
-    states = [s for t in tensors_in(output) if (s := recorder.state_of(t)) is not None]
+    outs = output_tensors(output)
+    states = [s for t in outs if (s := recorder.state_of(t)) is not None]
     if not states and inputs.rf_index is not None:
         states = [s for _, s in reversed(recorder.states.values()) if s is not None][:1]
     if states:
@@ -541,10 +571,10 @@ def _report(recorder: Recorder, tree: stats.ModuleTree, inputs: Inputs, device, 
     return Report(model_name=name, input_shape=tuple(shown.shape) if shown is not None else (),
                   layers=recorder.layers, modules=recorder.modules,
                   module_stats=stats.module_rows(tree, recorder.modules, recorder.layers), output=merged,
-                  output_dims=dims, output_shape=tuple(outs[0].shape) if (outs := tensors_in(output)) else (),
-                  device=device.type, total_params=sum(p.numel() for p in unique),
-                  total_trainable_params=sum(p.numel() for p in unique if p.requires_grad),
-                  param_bytes=sum(p.numel() * p.element_size() for p in unique),
+                  output_dims=dims, output_shape=shapes[0] if (shapes := output_shapes(output, outs)) else (),
+                  device=device.type, total_params=sum(stats.numel(p) for p in unique),
+                  total_trainable_params=sum(stats.numel(p) for p in unique if p.requires_grad),
+                  param_bytes=sum(stats.numel(p) * p.element_size() for p in unique if stats.numel(p)),
                   input_bytes=sum(t.numel() * t.element_size() for t in tensors),
                   input_shapes=tuple(tuple(t.shape) for t in tensors), input_names=tuple(inputs.names),
                   rf_input=inputs.names[inputs.rf_index] if inputs.rf_index is not None else None,
@@ -612,9 +642,7 @@ def _inputs(model: nn.Module, input_size, input, dtypes, batch_size: int, rf_inp
         else:
             raise RfkitError(f"input of type {type(input).__name__}: pass a tensor, a tuple of arguments or a dict "
                              f"of keyword arguments (tensors, or lists, tuples and dicts of tensors)")
-        names = _tensor_names(_forward_names(model, len(args)), args, kwargs)
-        if not names:
-            raise RfkitError("input holds no tensor: pass the tensors the forward takes, e.g. input=(x, mask)")
+        names = _tensor_names(_forward_names(model, len(args)), args, kwargs)  # none: a forward of no tensor
     else:
         if input_size is None:
             raise RfkitError("no input size: pass input_size=(C, H, W) or input=tensor")
@@ -692,14 +720,11 @@ def trace(model: nn.Module, input_size=None, *, input=None, dtypes=None, device:
     meta kernel makes the trace fall back to a real CPU pass, said in `Report.fallback`. Every path
     gives the same report, and none writes the model's tensors: real passes run on copies.
     """
-    if isinstance(model, torch.jit.ScriptModule):
-        raise RfkitError(f"{type(model).__name__} is a TorchScript module, whose compiled code rfkit cannot "
-                         f"see op by op; trace the nn.Module it was scripted from")
     if not isinstance(model, nn.Module):
         raise RfkitError(f"expected an nn.Module, got {type(model).__name__}")
     device = parse_device(device, "device=")
     model, wrapper_note = unwrapped(model)
-    name = type(model).__name__
+    name = stats.kind_of(model)
     inputs = _inputs(model, input_size, input, dtypes, batch_size, rf_input)
     rf_tensor = inputs.rf_tensor
     spatial = max(rf_tensor.dim() - 2, 0) if spatial is None and rf_tensor is not None else spatial or 0

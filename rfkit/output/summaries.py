@@ -6,7 +6,9 @@
   sizes in MiB from 4-byte floats);
 - `torchinfo`: what torchinfo 1.8 prints, byte for byte, its counting
   conventions included (rows per call, never-called containers inserted,
-  shared weights once per module, its mult-adds; docs/summaries.md).
+  its mult-adds; docs/summaries.md), except where torchinfo 1.8 is wrong:
+  the mult-adds label reads "(M)" on every Python, and the totals count a
+  tied tensor once.
 
 Only formatting lives here: the numbers, each convention's included, come from
 the report (rfkit.analysis.stats collects them during the trace).
@@ -34,7 +36,13 @@ _DASHES, _EQUALS = "-" * 64, "=" * 64
 
 
 def _rows(report: Report) -> list[ModuleStats]:
-    return [r for r in report.module_stats if r.call.name]
+    """A row per module call but the model's own, whose numbers are the totals; a model that is
+    itself one layer (an nn.Conv2d) keeps its row, which carries its parameters and MACs."""
+    return [r for r in report.module_stats if r.call.name or r.call.is_leaf]
+
+
+def _name(report: Report, row: ModuleStats) -> str:
+    return row.call.name.rsplit(".", 1)[-1] if row.call.name else report.model_name
 
 
 @dataclass(frozen=True)
@@ -49,7 +57,8 @@ class TorchsummaryRow:
 def torchsummary_rows(report: Report) -> list[TorchsummaryRow]:
     """torchsummary's rows: every module but Sequential/ModuleList/the model, in completion order."""
     rows = []
-    hooked = [r for r in sorted(_rows(report), key=lambda r: r.call.order) if not r.is_container]
+    hooked = [r for r in sorted(report.module_stats, key=lambda r: r.call.order)
+              if r.call.name and not r.is_container]  # torchsummary hooks every module but the model
     for idx, row in enumerate(hooked, start=1):
         shapes = [[-1, *s[1:]] for s in row.call.out_shapes]
         shape = shapes[0] if len(shapes) == 1 else shapes
@@ -85,9 +94,10 @@ def torchsummary_text(report: Report) -> str:
 
 
 class Units(str, Enum):
-    """torchinfo's unit enum. torchinfo 1.8 prints its mult-adds label as f" ({units})", which
-    reads "(Units.MEGABYTES)" on Python >= 3.11 (where Enum.__format__ of a str mixin became
-    its str()) and "(M)" before; an enum of the same kind prints the same on every Python."""
+    """torchinfo's units of mult-adds. rfkit prints the value, "(M)", "(G)" or "(T)", on every
+    Python. torchinfo 1.8 prints the enum itself (f" ({units})"), which reads
+    "(Units.MEGABYTES)" on Python >= 3.11, where format() of a str-mixin enum became its str()
+    (torchinfo issue #350): that label is torchinfo's bug, not copied here."""
 
     MEGABYTES = "M"
     GIGABYTES = "G"
@@ -98,7 +108,7 @@ def _mult_adds(num: int) -> str:
     unit, value = ((Units.TERABYTES, num / 1e12) if num >= 1e12 else (Units.GIGABYTES, num / 1e9) if num >= 1e9
                    else (Units.MEGABYTES, num / 1e6))
     shown = f"{int(value):,d}" if value.is_integer() else f"{value:,.2f}"
-    return f"({unit}): {shown}"
+    return f"({unit.value}): {shown}"
 
 
 @dataclass(frozen=True)
@@ -118,7 +128,9 @@ class TorchinfoLine:
 
 
 def _title(report: Report, row: TorchinfoRow) -> str:
-    return f"{row.kind}: {row.depth}-{row.index}" if row.depth else report.model_name
+    """torchinfo's name cell: the class, with depth-idx below the root (a lazy root prints the
+    class it became, a TorchScript one its original class)."""
+    return f"{row.kind}: {row.depth}-{row.index}" if row.depth else row.kind
 
 
 def _param_cell(row: TorchinfoRow, depth: int | None) -> str:
@@ -203,7 +215,7 @@ def rich_summary(report: Report, depth: int = 3) -> Group:
         if not row.call.is_leaf:
             params = f"[dim]{row.total_params:,}[/]"
         rf = row.call.out_rf
-        table.add_row("  " * (row.call.depth - 1) + plain(row.call.name.rsplit(".", 1)[-1]), plain(row.call.kind),
+        table.add_row("  " * max(row.call.depth - 1, 0) + plain(_name(report, row)), plain(row.call.kind),
                       shape, params, f"{row.macs:,}" if row.macs else "-",
                       per_axis(tuple(a.r for a in rf)) if rf else "-",
                       per_axis(tuple(a.j for a in rf)) if rf else "-")
