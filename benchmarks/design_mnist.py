@@ -1,0 +1,76 @@
+"""The issue-22 search, and what it cost: `rfkit design mnist` under MnistNet_3's parameter
+count, then a report read from the study's design.json.
+
+    python benchmarks/design_mnist.py [--max-params 6000] [--min-rf 28] [--epochs 15] [--trials 300]
+                                      [--out benchmarks/results/design_mnist] [--data-dir ../shared/data]
+                                      [--timeout SECONDS] [--report-only]
+
+Re-running resumes the study from OUT/study.db (a killed run loses only its running trial).
+The report: trials sampled, rejected before training by the exact trace (and what a rejection
+cost), pruned, run to the end, failed; CPU hours (wall seconds x threads); trials per CPU hour;
+and the share of a trained trial's wall time spent in its epochs (training + evaluation, at the
+trainer's floor), the rest being sampling, building, tracing and storage. Written to
+OUT/cost.json and printed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cost(data: dict, threads: int) -> dict:
+    trials = data["trials"]
+    by_state = {s: [t for t in trials if t["state"] == s] for s in ("complete", "pruned", "infeasible", "failed")}
+    trained = by_state["complete"] + by_state["pruned"]
+    wall = sum(t["seconds"] or 0 for t in trials)
+    epochs = sum(sum(t["epoch_seconds"]) for t in trained)
+    trained_wall = sum(t["seconds"] or 0 for t in trained)
+    rejected = [t["seconds"] for t in by_state["infeasible"] if t["seconds"] is not None]
+    cpu_hours = wall * threads / 3600
+    return {
+        "sampled": len(trials), **{s: len(v) for s, v in by_state.items()},
+        "epochs_trained": sum(len(t["val_acc"]) for t in trained),
+        "wall_hours": wall / 3600, "threads": threads, "cpu_hours": cpu_hours,
+        "trials_per_cpu_hour": len(trials) / cpu_hours if cpu_hours else None,
+        "trained_per_cpu_hour": len(trained) / cpu_hours if cpu_hours else None,
+        "epoch_share_of_trained_wall": epochs / trained_wall if trained_wall else None,
+        "rejection_seconds_median": statistics.median(rejected) if rejected else None,
+        "rejection_seconds_max": max(rejected) if rejected else None,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-params", type=int, default=6000)
+    parser.add_argument("--min-rf", type=int, default=28)
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--trials", type=int, default=300)
+    parser.add_argument("--timeout", type=float, default=None)
+    parser.add_argument("--study", default="mnist-6000")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "design_mnist")
+    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args()
+    import torch
+
+    import rfkit
+
+    threads = args.threads or torch.get_num_threads()
+    if not args.report_only:
+        rfkit.design("mnist", max_params=args.max_params, min_rf=args.min_rf, epochs=args.epochs, trials=args.trials,
+                     timeout=args.timeout, study=args.study, out=args.out, data_dir=args.data_dir, threads=threads)
+    data = json.loads((args.out / "design.json").read_text())
+    report = {"command": " ".join(sys.argv), "torch": torch.__version__, **cost(data, threads)}
+    (args.out / "cost.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
