@@ -580,11 +580,19 @@ def design(space: str = "mnist", *, dataset: str = "mnist", max_params: int | No
     watcher = _progress(progress)
     finished, _ = _counts(study_obj)
     watcher.start(settings, finished)
+
+    def on_trial(rec: dict):
+        """Each finished trial is shown; each trained one also rewrites the files, so a study stopped at any
+        moment (a session's end) leaves design.json and the exports up to its last trained trial."""
+        watcher.trial(rec)
+        if rec["state"] in ("complete", "pruned"):
+            read(settings)
+
     try:
         if workers == 1:
-            work(settings, 0, on_trial=watcher.trial)
+            work(settings, 0, on_trial=on_trial)
         else:
-            _run_processes(settings, study_obj, watcher)
+            _run_processes(settings, study_obj, on_trial)
     finally:
         watcher.close()
     result = read(settings)
@@ -593,7 +601,7 @@ def design(space: str = "mnist", *, dataset: str = "mnist", max_params: int | No
     return result
 
 
-def _run_processes(settings: Settings, study, watcher) -> None:
+def _run_processes(settings: Settings, study, on_trial) -> None:
     """`settings.workers` worker processes on this machine; this process reports their trials from the
     storage as they finish."""
     import multiprocessing
@@ -611,7 +619,7 @@ def _run_processes(settings: Settings, study, watcher) -> None:
                 rec = record(trial)
                 if rec["state"] != "running" and trial.number not in seen:
                     seen.add(trial.number)
-                    watcher.trial(rec)
+                    on_trial(rec)
             if not alive:
                 break
             time.sleep(1.0)
