@@ -324,9 +324,11 @@ def work(settings: Settings, index: int, on_trial=None) -> None:
     _quiet_optuna()
     if settings.threads:
         torch.set_num_threads(settings.threads)
-    study = optuna.load_study(
-        study_name=settings.study, storage=open_study(settings)._storage,
-        sampler=optuna.samplers.TPESampler(seed=settings.seed * 1000 + index, constant_liar=True),
+    storage = open_study(settings)._storage
+    known = len(storage.get_all_trials(storage.get_study_id_from_name(settings.study), deepcopy=False))
+    study = optuna.load_study(  # seeded by worker and by how far the study got: a resumed study draws anew
+        study_name=settings.study, storage=storage,
+        sampler=optuna.samplers.TPESampler(seed=settings.seed * 1_000_003 + index * 7919 + known, constant_liar=True),
         pruner=optuna.pruners.HyperbandPruner(min_resource=1, max_resource=settings.epochs, reduction_factor=3))
     space, size = resolve_space(settings.space)
     root = Path(settings.data_dir)
