@@ -149,6 +149,9 @@ def open_study(settings: Settings, create: bool = True):
         except RfkitError:
             raise
         except Exception as exc:  # another machine created the schema in the same moment (no lock there)
+            if isinstance(exc, ModuleNotFoundError):
+                raise RfkitError(f"--storage {mask(settings.storage)} needs the database's driver, {exc.name}: "
+                                 f"pip install 'rfkit[postgres]' (or that driver)") from None
             if attempt == 4 or "exist" not in str(exc).lower() and "unique" not in str(exc).lower():
                 raise RfkitError(f"--storage {mask(settings.storage)}: {one_line(exc)}") from None
             time.sleep(0.2 * (attempt + 1))
@@ -192,13 +195,16 @@ def _alive(worker: str) -> bool:
 
 def fail_orphans(study) -> list[int]:
     """Running trials whose worker process on this machine is gone (a kill -9, a closed terminal): failed
-    now, so a resumed study never waits for them. Finished trials are never touched."""
+    now, so a resumed study never waits for them; one killed before it named its worker, where no worker
+    the study has seen is still alive (another machine's counts as alive: its heartbeat decides).
+    Finished trials are never touched."""
     from optuna.trial import TrialState
 
     failed = []
+    anyone = any(_alive(key.split(" ", 1)[1]) for key in study.user_attrs if key.startswith("worker "))
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = trial.user_attrs.get("worker")
-        if worker and not _alive(worker):
+        worker = trial.user_attrs.get("worker")  # absent: killed before its objective began
+        if not _alive(worker) if worker else not anyone:
             study._storage.set_trial_user_attr(trial._trial_id, "reason", "its worker was killed mid-trial")
             study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
             failed.append(trial.number)
@@ -334,6 +340,7 @@ def work(settings: Settings, index: int, on_trial=None) -> None:
     root = Path(settings.data_dir)
     splits = (data.load_split(settings.dataset, root, train=True), data.load_split(settings.dataset, root, train=False))
     objective = Objective(settings, splits, space, size)
+    study.set_user_attr(f"worker {objective.worker}", time.time())
 
     def after_trial(study, frozen):
         finished, running = _counts(study)
@@ -512,7 +519,8 @@ def _check_out(out: Path, study: str) -> None:
 
 def _no_feasible(result: DesignResult) -> RfkitError:
     """Every sampled candidate broke a constraint: which limits, and the closest the space came to each."""
-    rejected = [r for r in result.trials if r["state"] == "infeasible"]
+    sampled = [r for r in result.trials if r["state"] == "infeasible"]
+    rejected = [r for r in sampled if r["params"] is not None] or [{"number": "-", "params": 0, "macs": 0, "rf": [0]}]
     c = result.settings.constraints
     closest = []
     if "max_params" in c:
@@ -524,8 +532,8 @@ def _no_feasible(result: DesignResult) -> RfkitError:
     if "min_rf" in c:
         r = max(rejected, key=lambda r: min(r["rf"]))
         closest.append(f"largest RF {min(r['rf'])} (trial {r['number']}; --min-rf {c['min_rf']})")
-    return RfkitError(f"no candidate of {len(rejected)} sampled meets the constraints: "
-                      f"{'; '.join(closest)}; loosen them or widen the space")
+    return RfkitError(f"no candidate of {len(sampled)} sampled meets the constraints: "
+                      f"{'; '.join(closest)}; loosen them, widen the space or sample more (--trials)")
 
 
 def design(space: str = "mnist", *, dataset: str = "mnist", max_params: int | None = None,
