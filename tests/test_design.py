@@ -180,6 +180,18 @@ def test_rerunning_completes_the_study_to_its_total(tmp_path, mnist_dir):
     assert [t["number"] for t in again.trials] == [0, 1, 2, 3]
     assert again.trials[:2] == [{**t, "file": again.trials[i]["file"]} for i, t in enumerate(first.trials)]
     assert len(design(tmp_path, mnist_dir, trials=4, epochs=1).trials) == 4  # a full study trains nothing more
+    html = again._repr_html_()
+    assert "<table" in html and "<img" in html and f"{again.best['params']:,}" in html
+    assert f"{again.best['params']:,}" in str(again) and "complete" in str(again)
+
+
+def test_rfkit_runs_reads_a_design_directory(tmp_path, mnist_dir):
+    result = design(tmp_path, mnist_dir, trials=2, epochs=1)
+    rows = rfkit.runs([tmp_path / "out"])
+    trained = [t for t in result.trials if t["val_acc"]]
+    assert [Path(r.run_dir).name for r in rows] == [str(t["number"]) for t in trained]
+    assert [(r.params, r.macs, list(r.rf)) for r in rows] == [(t["params"], t["macs"], t["rf"]) for t in trained]
+    assert [r.best_test_acc for r in rows] == [max(t["test_acc"]) for t in trained]
 
 
 def _running(db: Path) -> bool:

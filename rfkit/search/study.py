@@ -285,11 +285,12 @@ class Objective:
                                                               for c in failed), numbers)
         for key, value in numbers.items():
             trial.set_user_attr(key, value)
+        run_dir = Path(s.out) / "trials" / str(trial.number)
         config = session.configure(
-            f"<design>:{s.study}/trial_{trial.number}", type(model).__name__, None, recipe=getattr(model, "recipe", None),
+            f"{run_dir / 'net.py'}:Net", type(model).__name__, None, recipe=getattr(model, "recipe", None),
             default_dataset=s.dataset, dataset=s.dataset, device=s.device, epochs=s.epochs, seed=s.seed,
-            data_dir=s.data_dir, run_dir=str(Path(s.out) / "trials" / str(trial.number)), val=s.val,
-            compile=False, threads=self.torch.get_num_threads())
+            data_dir=s.data_dir, run_dir=str(run_dir), val=s.val, compile=False,
+            threads=self.torch.get_num_threads())
         curves = {"val_acc": [], "test_acc": [], "epoch_seconds": []}
         last = [time.perf_counter()]
 
@@ -314,6 +315,11 @@ class Objective:
         except Exception as exc:
             trial.set_user_attr("reason", f"training failed: {one_line(exc)}")
             raise
+        finally:  # the run's model, as its config.json names it (rfkit runs reads the directory)
+            from rfkit.search import export
+
+            (run_dir / "net.py").write_text(export.export_source(s, trial, {**numbers, "number": trial.number,
+                                                                            "best_acc": None, "test_acc": []}))
         trial.set_user_attr("seconds", time.perf_counter() - started)
         return curves["val_acc"][-1]
 

@@ -60,7 +60,8 @@ def _read_json(path: Path, what: str):
 
 
 def run_dirs(paths=None, root: str | Path = "runs") -> list[Path]:
-    """The run directories `paths` name (a run directory, or a folder of them); default: those under `root`."""
+    """The run directories `paths` name (a run directory, a folder of them, or an `rfkit design` directory:
+    its trials' runs); default: those under `root`."""
     if not paths:
         root = Path(root)
         if not root.is_dir():
@@ -71,7 +72,9 @@ def run_dirs(paths=None, root: str | Path = "runs") -> list[Path]:
         if (path / "config.json").is_file():
             found.append(path)
             continue
-        inside = sorted(p.parent for p in path.glob("*/config.json")) if path.is_dir() else []
+        pattern = "trials/*/config.json" if (path / "design.json").is_file() else "*/config.json"  # rfkit design's
+        inside = sorted((p.parent for p in path.glob(pattern)), key=lambda p: (len(p.name), p.name)) \
+            if path.is_dir() else []
         if not inside:
             raise RfkitError(f"{path} is not a run directory (no config.json) and holds none")
         found.extend(inside)
