@@ -3,7 +3,7 @@ count, then a report read from the study's design.json.
 
     python benchmarks/design_mnist.py [--max-params 6000] [--min-rf 28] [--epochs 15] [--trials 300]
                                       [--out benchmarks/results/design_mnist] [--data-dir ../shared/data]
-                                      [--timeout SECONDS] [--report-only]
+                                      [--timeout SECONDS] [--workers N] [--report-only]
 
 Re-running resumes the study from OUT/study.db (a killed run loses only its running trial).
 The report: trials sampled, rejected before training by the exact trace (and what a rejection
@@ -28,14 +28,15 @@ def cost(data: dict, threads: int) -> dict:
     by_state = {s: [t for t in trials if t["state"] == s] for s in ("complete", "pruned", "infeasible", "failed")}
     trained = by_state["complete"] + by_state["pruned"]
     wall = sum(t["seconds"] or 0 for t in trials)
+    cpu_seconds = sum((t["seconds"] or 0) * (t.get("threads") or threads) for t in trials)
     epochs = sum(sum(t["epoch_seconds"]) for t in trained)
     trained_wall = sum(t["seconds"] or 0 for t in trained)
     rejected = [t["seconds"] for t in by_state["infeasible"] if t["seconds"] is not None]
-    cpu_hours = wall * threads / 3600
+    cpu_hours = cpu_seconds / 3600
     return {
         "sampled": len(trials), **{s: len(v) for s, v in by_state.items()},
         "epochs_trained": sum(len(t["val_acc"]) for t in trained),
-        "wall_hours": wall / 3600, "threads": threads, "cpu_hours": cpu_hours,
+        "trial_hours": wall / 3600, "threads": threads, "cpu_hours": cpu_hours,
         "trials_per_cpu_hour": len(trials) / cpu_hours if cpu_hours else None,
         "trained_per_cpu_hour": len(trained) / cpu_hours if cpu_hours else None,
         "epoch_share_of_trained_wall": epochs / trained_wall if trained_wall else None,
@@ -54,17 +55,19 @@ def main() -> int:
     parser.add_argument("--study", default="mnist-6000")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "design_mnist")
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None, help="threads per worker (default: cores / workers)")
+    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args()
     import torch
 
     import rfkit
 
-    threads = args.threads or torch.get_num_threads()
+    threads = args.threads or max(1, torch.get_num_threads() // args.workers)
     if not args.report_only:
         rfkit.design("mnist", max_params=args.max_params, min_rf=args.min_rf, epochs=args.epochs, trials=args.trials,
-                     timeout=args.timeout, study=args.study, out=args.out, data_dir=args.data_dir, threads=threads)
+                     timeout=args.timeout, study=args.study, out=args.out, data_dir=args.data_dir, threads=threads,
+                     workers=args.workers)
     data = json.loads((args.out / "design.json").read_text())
     report = {"command": " ".join(sys.argv), "torch": torch.__version__, **cost(data, threads)}
     (args.out / "cost.json").write_text(json.dumps(report, indent=2) + "\n")

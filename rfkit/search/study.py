@@ -260,6 +260,7 @@ class Objective:
         started = time.perf_counter()
         trial.set_user_attr("worker", self.worker)
         trial.set_user_attr("dataset", s.dataset)
+        trial.set_user_attr("threads", self.torch.get_num_threads())
         self.torch.manual_seed(s.seed)  # the initialisation is part of the trial: an export rebuilds it
         try:
             model = self.space(trial)
@@ -385,7 +386,8 @@ def record(trial) -> dict:
             "rf": attrs.get("rf"), "reason": attrs.get("reason") if state in ("infeasible", "failed", "pruned")
             else None, "val_acc": val, "test_acc": attrs.get("test_acc", []),
             "best_acc": max(val) if val else None, "seconds": attrs.get("seconds", attrs.get("check_seconds")),
-            "epoch_seconds": attrs.get("epoch_seconds", []), "hyperparams": dict(trial.params), "file": None}
+            "epoch_seconds": attrs.get("epoch_seconds", []), "threads": attrs.get("threads"),
+            "hyperparams": dict(trial.params), "file": None}
 
 
 def pareto_front(records: list[dict], with_macs: bool) -> list[int]:
