@@ -1,5 +1,6 @@
 """rfkit: exact receptive-field and architecture analysis for PyTorch models."""
 from rfkit.errors import ModelLoadError, RfkitError, TraceError
+from rfkit.analysis.ops import OpCall, register_op
 from rfkit.analysis.rules import register_rule
 from rfkit.analysis import report as _report_module
 from rfkit.analysis.report import Layer, Report
@@ -19,7 +20,7 @@ def _views():
 _report_module.views = _views  # a Report renders itself through rfkit.output, loaded on first display
 
 __all__ = ["trace", "summary", "check", "fit", "erf", "runs", "design", "Report", "Layer", "Summary", "CheckResult",
-           "FitResult", "ErfResult", "register_rule", "RfkitError", "TraceError", "ModelLoadError", "__version__"]
+           "FitResult", "ErfResult", "register_op", "register_rule", "OpCall", "RfkitError", "TraceError", "ModelLoadError", "__version__"]
 
 
 def runs(paths=None, root="runs"):

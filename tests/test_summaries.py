@@ -8,6 +8,7 @@ import sys
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 import torchinfo
 import torchvision
 from torch.utils.flop_counter import FlopCounterMode
@@ -125,6 +126,60 @@ def test_shared_and_tied_weights_counted_once():
     assert [r.call.name for r in shared_rows] == ["shared#2", "back"]  # out met the tied weight first
 
 
+class GridEncoding(nn.Module):
+    """A conv on a coordinate grid made inside forward (edgenext's Fourier positional encoding)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.encode = nn.Conv2d(2, 8, 3, padding=1)
+
+    def forward(self, x):
+        h, w = x.shape[-2:]
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
+        return self.stem(x) + self.encode(torch.stack([ys, xs])[None])
+
+
+class RelativePositionMLP(nn.Module):
+    """An MLP on a relative-position table built inside forward, added to attention scores (swinv2_cr)."""
+
+    def __init__(self, tokens=16, dim=8):
+        super().__init__()
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.mlp = nn.Sequential(nn.Linear(2, 64), nn.ReLU(), nn.Linear(64, 1))
+        self.tokens = tokens
+
+    def forward(self, x):
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        coords = torch.arange(self.tokens, dtype=x.dtype)
+        table = torch.stack(torch.meshgrid(coords, coords, indexing="ij"), -1) - coords.mean()
+        return ((q @ k.transpose(-2, -1) + self.mlp(table)[..., 0]).softmax(-1)) @ v
+
+
+class OneHotPositions(nn.Module):
+    """Position embeddings as a one-hot matrix times a table (gemma4's vision encoder)."""
+
+    def __init__(self, positions=32, dim=16):
+        super().__init__()
+        self.table = nn.Parameter(torch.randn(positions, dim))
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        one_hot = F.one_hot(torch.arange(x.shape[1]), self.table.shape[0]).to(x.dtype)
+        return self.proj(x + one_hot @ self.table)
+
+
+class MergedLowRank(nn.Module):
+    """A weight made from two factors inside forward (a LoRA merge): work on the weights alone."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Parameter(torch.randn(16, 64)), nn.Parameter(torch.randn(64, 16))
+
+    def forward(self, x):
+        return F.linear(x, self.a @ self.b)
+
+
 MODELS = {
     "resnet18": (torchvision.models.resnet18, (3, 64, 64)),
     "vgg11": (torchvision.models.vgg11, (3, 32, 32)),
@@ -133,6 +188,10 @@ MODELS = {
     "convnext_tiny": (torchvision.models.convnext_tiny, (3, 64, 64)),
     "vit_b_16": (lambda: torchvision.models.vit_b_16(image_size=64), (3, 64, 64)),
     "tied toy": (Tied, (16,)),
+    "grid encoding": (GridEncoding, (3, 16, 16)),
+    "relative-position MLP": (RelativePositionMLP, (16, 8)),
+    "one-hot positions": (OneHotPositions, (32, 16)),
+    "merged low rank": (MergedLowRank, (16,)),
 }
 
 

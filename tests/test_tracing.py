@@ -1,6 +1,5 @@
 """Tracing real graphs: residuals, concatenation, functional ops, odd outputs, and
 the promise to leave the model exactly as found."""
-import copy
 from fractions import Fraction
 
 import pytest
@@ -124,7 +123,7 @@ def test_unknown_op_is_flagged_not_guessed():
 
 
 def test_user_registered_rule():
-    from rfkit.analysis import rules
+    from rfkit.analysis import ops, rules
 
     class Tiles(nn.Module):
         def forward(self, x):
@@ -137,7 +136,7 @@ def test_user_registered_rule():
 
         assert rfkit.trace(Tiles(), (1, 8, 8)).rf == (1, 1)
     finally:
-        rules.RULES.pop("repeat")
+        ops.OPS.pop("repeat")
 
 
 def test_wrong_input_size_names_failing_layer():
@@ -364,7 +363,7 @@ def test_transposed_conv_and_bilinear_upsampling_are_marked_approximate():
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rfkit.analysis import rules
+from rfkit.analysis import ops
 from rfkit.analysis.tracing import _adaptive_output, _conv_output, _empty_like
 
 
@@ -450,4 +449,4 @@ BOUND_OPS = [F.conv2d, F.conv_transpose2d, F.max_pool2d, F.avg_pool2d, F.adaptiv
 def test_fast_binding_equals_inspect(func, n_args, keywords):
     args = tuple(range(n_args))
     kwargs = {k: 7 for k in keywords}
-    assert rules.bind(func, args, kwargs) == rules.bind_with_inspect(func, args, kwargs)
+    assert ops.bind(func, args, kwargs) == ops.bind_with_inspect(func, args, kwargs)

@@ -108,7 +108,7 @@ def test_random_nets(net_and_size):
 
 def test_oracle_catches_a_wrong_rule():
     """The oracle is independent of the algebra: a conv rule off by one pixel fails verification."""
-    from rfkit.analysis import rf, rules
+    from rfkit.analysis import ops, rf, rules
 
     def sloppy(call):
         out = rules.conv(call)
@@ -118,10 +118,10 @@ def test_oracle_catches_a_wrong_rule():
         return rules.Outcome([state], out.rule, out.kernels)
 
     model = nn.Sequential(nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 3))
-    original = rules.RULES["conv2d"]
-    rules.RULES["conv2d"] = sloppy
+    original = ops.OPS["conv2d"].rf
+    ops.register_op("conv2d", rf=sloppy, replace=True)
     try:
         assert not verify(model, (1, 16, 16)).ok
     finally:
-        rules.RULES["conv2d"] = original
+        ops.register_op("conv2d", rf=original, replace=True)
     assert verify(model, (1, 16, 16)).ok

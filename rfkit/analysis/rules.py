@@ -4,19 +4,20 @@ A rule gets an `OpCall` (the op's bound arguments, its inputs' RF states, its
 output shapes) and returns an `Outcome` (the outputs' RF states, the rule's
 category and, for kernel-like ops, k/s/p/d per axis). Ops with no rule keep RF
 when every spatial size is unchanged (elementwise) and become `unknown`
-otherwise, never a silent number. Users add rules with `register_rule`.
+otherwise, never a silent number. Rules live in the op registry (ops.py) beside
+the MAC formulas; users add theirs with `rfkit.register_op` or `register_rule`.
 """
 from __future__ import annotations
 
 import functools
-import inspect
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Callable
 
 import torch
 
-from rfkit.analysis import rf
+from rfkit.analysis import ops, rf
+from rfkit.analysis.ops import OpCall
 from rfkit.analysis.report import Category
 from rfkit.analysis.rf import AxisRF
 
@@ -60,38 +61,6 @@ class Kernel:
 
 
 @dataclass
-class OpCall:
-    name: str
-    func: Callable
-    positional: tuple  # the raw arguments, for varargs methods such as x.permute(0, 2, 1)
-    keywords: dict
-    inputs: list  # [(tensor, TensorRF, position among the tensor arguments)] for inputs with RF state
-    in_shapes: list[tuple[int, ...]]  # shapes of every tensor argument, in order
-    out_shapes: list[tuple[int, ...]]
-
-    @functools.cached_property
-    def args(self) -> dict:
-        """Arguments bound to the op's parameter names (bound on first use: most rules never ask)."""
-        return bind(self.func, self.positional, self.keywords)
-
-    @property
-    def state(self) -> TensorRF:
-        return self.inputs[0][1]
-
-    @property
-    def in_shape(self) -> tuple[int, ...]:
-        return tuple(self.inputs[0][0].shape)
-
-    @property
-    def out_shape(self) -> tuple[int, ...]:
-        return self.out_shapes[0]
-
-    def arg(self, name: str, default=None):
-        v = self.args.get(name, default)
-        return default if v is None else v
-
-
-@dataclass
 class Outcome:
     states: list  # TensorRF or None per output
     rule: Category
@@ -100,70 +69,17 @@ class Outcome:
 
 
 Rule = Callable[[OpCall], Outcome]
-RULES: dict[str, Rule] = {}
 
 
-def register_rule(*names: str):
-    """Decorator: `@register_rule("my_op")` makes `fn(call) -> Outcome` the rule for ops named so."""
+def register_rule(*names: str, replace: bool = False):
+    """Decorator: `@register_rule("my_op")` makes `fn(call) -> Outcome` the RF rule of the ops named so
+    (`ops.register_op(*names, rf=fn)`: an op that has a rule already is refused unless `replace=True`)."""
 
     def wrap(fn: Rule) -> Rule:
-        for n in names:
-            RULES[n] = fn
+        ops.register_op(*names, rf=fn, replace=replace)
         return fn
 
     return wrap
-
-
-@functools.lru_cache(maxsize=None)
-def _signatures() -> dict:
-    return torch.overrides.get_testing_overrides()
-
-
-@functools.lru_cache(maxsize=4096)
-def signature(func) -> inspect.Signature | None:
-    target = _signatures().get(func, func)
-    try:
-        return inspect.signature(target)
-    except (TypeError, ValueError):
-        return None
-
-
-@functools.lru_cache(maxsize=4096)
-def _plain_parameters(func) -> tuple[tuple[str, ...], dict, frozenset] | None:
-    """(positional names, defaults, keyword names) of a signature without *args, **kwargs or
-    positional-only parameters, for binding without inspect's (slow) general machinery."""
-    sig = signature(func)
-    if sig is None or any(p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in sig.parameters.values()):
-        return None
-    params = sig.parameters.values()
-    return (tuple(p.name for p in params if p.kind == p.POSITIONAL_OR_KEYWORD),
-            {p.name: p.default for p in params if p.default is not p.empty},
-            frozenset(p.name for p in params))
-
-
-def bind(func, args: tuple, kwargs: dict) -> dict:
-    """The op's arguments by parameter name, defaults filled in ({} when they do not fit its signature)."""
-    plain = _plain_parameters(func)
-    if plain is not None:
-        positional, defaults, names = plain
-        given = dict(zip(positional, args))
-        if (len(args) <= len(positional) and not given.keys() & kwargs.keys() and kwargs.keys() <= names
-                and names <= given.keys() | kwargs.keys() | defaults.keys()):
-            return {**defaults, **given, **kwargs}
-    return bind_with_inspect(func, args, kwargs)
-
-
-def bind_with_inspect(func, args: tuple, kwargs: dict) -> dict:
-    """`bind` by inspect.Signature.bind, for any signature."""
-    sig = signature(func)
-    if sig is None:
-        return {}
-    try:
-        bound = sig.bind(*args, **kwargs)
-    except TypeError:
-        return {}
-    bound.apply_defaults()
-    return dict(bound.arguments)
 
 
 def _tuple(v, n: int) -> tuple:
@@ -257,7 +173,7 @@ def _pool(call: OpCall, nd: int) -> Outcome:
 for _nd in (1, 2, 3):
     for _kind in ("max_pool", "avg_pool", "lp_pool", "max_pool{}d_with_indices"):
         _name = _kind.format(_nd) if "{}" in _kind else f"{_kind}{_nd}d"
-        RULES[_name] = functools.partial(_pool, nd=_nd)
+        ops.register_op(_name, rf=functools.partial(_pool, nd=_nd))
 
 
 def _adaptive(call: OpCall) -> Outcome:
@@ -276,7 +192,7 @@ def _adaptive(call: OpCall) -> Outcome:
 
 
 for _nd in (1, 2, 3):
-    RULES[f"adaptive_avg_pool{_nd}d"] = RULES[f"adaptive_max_pool{_nd}d"] = _adaptive
+    ops.register_op(f"adaptive_avg_pool{_nd}d", f"adaptive_max_pool{_nd}d", rf=_adaptive)
 
 
 @register_rule("interpolate", "upsample", "upsample_nearest", "upsample_bilinear")
@@ -603,8 +519,7 @@ def _split_rule(call: OpCall) -> Outcome:
     return Outcome(states, SELECT)
 
 
-for _name in ("split", "chunk", "tensor_split", "unbind", "split_with_sizes", "narrow"):
-    RULES[_name] = _split_rule
+ops.register_op("split", "chunk", "tensor_split", "unbind", "split_with_sizes", "narrow", rf=_split_rule)
 
 
 @register_rule("matmul", "__matmul__", "bmm", "mm", "baddbmm")
@@ -676,8 +591,8 @@ def recurrent(call: OpCall) -> Outcome:
     return Outcome([state] + [None] * (len(call.out_shapes) - 1), GLOBAL)
 
 
-IDENTITY = ("contiguous", "clone", "detach", "to", "type", "float", "double", "half", "bfloat16", "cpu", "cuda",
-            "requires_grad_", "type_as", "data", "__get__")
+ops.register_op("contiguous", "clone", "detach", "to", "type", "float", "double", "half", "bfloat16", "cpu", "cuda",
+                "requires_grad_", "type_as", "data", "__get__", passes_rf=True)
 
 
 def unknown(call: OpCall) -> Outcome:
@@ -705,4 +620,5 @@ def fallback(call: OpCall) -> Outcome:
 
 
 def rule_for(name: str) -> Rule:
-    return RULES.get(name, fallback)
+    op = ops.OPS.get(name)
+    return op.rf if op is not None and op.rf is not None else fallback

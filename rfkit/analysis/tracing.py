@@ -16,7 +16,7 @@ import inspect
 import itertools
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
@@ -24,10 +24,11 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 from torch.utils import _pytree as pytree
 
-from rfkit.analysis import macs, rf, rules, stats
+from rfkit.analysis import macs, ops, rf, rules, stats
+from rfkit.analysis.ops import OpCall
 from rfkit.analysis.report import AxisRow, Category, Layer, ModuleCall, Report
 from rfkit.analysis.rf import AxisRF
-from rfkit.analysis.rules import OpCall, TensorRF
+from rfkit.analysis.rules import TensorRF
 from rfkit.analysis.devices import parse_device
 from rfkit.errors import RfkitError, TraceError
 # Shape-preserving ops whose meta kernels are slow Python decompositions (batch_norm is
@@ -71,6 +72,11 @@ def _op_names(func) -> tuple[str, str]:
     if getattr(torch, name, None) is func:
         return rule, f"torch.{name}"
     return rule, f"Tensor.{name}" if hasattr(torch.Tensor, name) else name
+
+
+def _shapes(arg_tensors: list[torch.Tensor], outputs: list[torch.Tensor]) -> tuple[list, list]:
+    """An OpCall's in_shapes and out_shapes."""
+    return [tuple(t.shape) for t in arg_tensors], [tuple(t.shape) for t in outputs]
 
 
 def _nbytes(tensors: list[torch.Tensor]) -> int:
@@ -244,12 +250,14 @@ class Recorder(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func in _METADATA or not self._touches_state(args) and not (kwargs and self._touches_state(tuple(kwargs.values()))):
+        if func in _METADATA:
             return func(*args, **kwargs)
+        if not self._touches_state(args) and not (kwargs and self._touches_state(tuple(kwargs.values()))):
+            return self._work(func, args, kwargs)
         arg_tensors = tensors_in(args) + tensors_in(kwargs) if kwargs else tensors_in(args)
         stateful = [(t, s, pos) for pos, t in enumerate(arg_tensors) if (s := self.state_of(t)) is not None]
         if not stateful and not any(self.tracks(t) for t in arg_tensors):
-            return func(*args, **kwargs)
+            return self._work(func, args, kwargs)
         rule_name, display = _op_names(func)
         try:
             result = self._shortcut(rule_name, display, args, kwargs)
@@ -265,14 +273,15 @@ class Recorder(TorchFunctionMode):
             for t in outputs:
                 self.states[id(t)] = (t, None)
             if outputs:
-                self._record_untracked(rule_name, display, arg_tensors, outputs)
+                self._record_untracked(OpCall(rule_name, func, args, kwargs, [], *_shapes(arg_tensors, outputs)),
+                                       display, arg_tensors, outputs)
             return result
-        if not outputs or rule_name in rules.IDENTITY and len(outputs) == 1 and len(stateful) == 1:
+        op = ops.OPS.get(rule_name)
+        if not outputs or op is not None and op.passes_rf and len(outputs) == 1 and len(stateful) == 1:
             if outputs:
                 self.states[id(outputs[0])] = (outputs[0], stateful[0][1])
             return result
-        call = OpCall(rule_name, func, args, kwargs, stateful,
-                      [tuple(t.shape) for t in arg_tensors], [tuple(t.shape) for t in outputs])
+        call = OpCall(rule_name, func, args, kwargs, stateful, *_shapes(arg_tensors, outputs))
         try:
             outcome = rules.rule_for(rule_name)(call)
         except Exception as exc:  # a rule that cannot read these arguments must not break the trace
@@ -341,7 +350,16 @@ class Recorder(TorchFunctionMode):
             index=len(self.layers), name=name, kind=display, op=display, module=owner,
             in_shape=call.in_shape, out_shape=call.out_shape, in_shapes=in_shapes,
             rule=Category(outcome.rule), axes=tuple(rows), note=outcome.note, in_bytes=in_bytes,
-            out_bytes=out_bytes, macs=macs.count(call.name, in_shapes, call.out_shape)))
+            out_bytes=out_bytes, macs=self._macs(call, name)))
+
+    def _macs(self, call: OpCall, name: str) -> int:
+        """The op's MACs; a formula that cannot read these arguments counts 0, with a warning."""
+        try:
+            return macs.count(call)
+        except Exception as exc:
+            self.warnings.append(f"{name}: MAC formula for '{call.name}' failed ({type(exc).__name__}: {exc}); "
+                                 f"counted 0")
+            return 0
 
     def _place(self, display: str) -> tuple[str, str]:
         """(owning module, layer name `[owner.]op#n`) of the next layer, which joins its owner's call."""
@@ -352,17 +370,32 @@ class Recorder(TorchFunctionMode):
             self.stack[-1][5].append(len(self.layers))
         return owner, f"{owner + '.' if owner else ''}{display}#{self.counters[key]}"
 
-    def _record_untracked(self, rule_name: str, display: str, arg_tensors: list, outputs: list):
+    def _work(self, func, args: tuple, kwargs: dict):
+        """An op on no traced tensor (a table, a grid or a mask made inside `forward`, or the weights
+        alone): run it, and where it multiplies (a formula for it exists) record it as a layer, since
+        MACs follow the work wherever its operands come from. Inside compiled TorchScript, nothing."""
+        result = func(*args, **kwargs)
+        rule_name, display = _op_names(func)
+        op = ops.OPS.get(rule_name)
+        if op is not None and op.macs is not None and not self.hidden:
+            outputs = tensors_in(result)
+            arg_tensors = tensors_in(args) + tensors_in(kwargs) if kwargs else tensors_in(args)
+            if outputs and arg_tensors:
+                self._record_untracked(OpCall(rule_name, func, args, kwargs, [], *_shapes(arg_tensors, outputs)),
+                                       display, arg_tensors, outputs)
+        return result
+
+    def _record_untracked(self, call: OpCall, display: str, arg_tensors: list, outputs: list):
         """An op on inputs the RF is not measured in: a layer with shapes and MACs but no RF columns."""
         owner, name = self._place(display)
         tracked = [t for t in arg_tensors if self.tracks(t)]
-        in_shapes = tuple(tuple(t.shape) for t in arg_tensors)
+        in_shapes = tuple(call.in_shapes)
         self.layers.append(Layer(
             index=len(self.layers), name=name,
-            kind=display, op=display, module=owner, in_shape=tuple(tracked[0].shape),
+            kind=display, op=display, module=owner, in_shape=tuple((tracked or arg_tensors)[0].shape),
             out_shape=tuple(outputs[0].shape), in_shapes=in_shapes, rule=Category.NO_RF, axes=(),
             in_bytes=_nbytes(tracked), out_bytes=_nbytes(outputs),
-            macs=macs.count(rule_name, in_shapes, tuple(outputs[0].shape))))
+            macs=self._macs(call, name)))
 
     def watch(self, tree: stats.ModuleTree):
         """Name every module of the model; the global hooks ignore modules outside it."""

@@ -20,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from rfkit.analysis import rules
+from rfkit.analysis import ops, rules
 from rfkit.errors import RfkitError
 from rfkit.analysis.report import Report
 from rfkit.analysis.tracing import trace
@@ -40,7 +40,7 @@ class _Linearised(TorchFunctionMode):
         if name in _IDENTITY and args and isinstance(args[0], torch.Tensor):
             return args[0]
         if name.startswith("max_pool") or name.startswith("adaptive_max_pool"):
-            return _avg_pool(name, rules.bind(func, args, kwargs))
+            return _avg_pool(name, ops.bind(func, args, kwargs))
         return func(*args, **kwargs)
 
 
