@@ -364,7 +364,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rfkit.analysis import ops
-from rfkit.analysis.tracing import _adaptive_output, _conv_output, _empty_like
+from rfkit.analysis.meta import adaptive_output as _adaptive_output, conv_output as _conv_output, empty_like as _empty_like
 
 
 @st.composite

@@ -15,7 +15,7 @@ functional ops (`F.max_pool2d#1`, `Tensor.add#1`) alike, and the forward stops
 as soon as the layer has run.
 
 The model runs in eval mode on detached copies of its parameters and buffers
-(`rfkit.analysis.tracing.substituted`; float64 on the CPU): it is left exactly as found,
+(`rfkit.analysis.recorder.recording`; float64 on the CPU): it is left exactly as found,
 train/eval flags, hooks, `.grad`, `requires_grad` and values, also when its
 forward raises.
 """
@@ -31,6 +31,8 @@ import torch
 import torch.nn as nn
 
 from rfkit.analysis import stats, tracing
+from rfkit.analysis.model_state import model_dtype
+from rfkit.analysis.recorder import Recorder, recording, tensors_in
 from rfkit.analysis.report import Category, Layer, Report
 from rfkit.errors import RfkitError, TraceError, one_line
 
@@ -96,7 +98,7 @@ class _Stop(BaseException):
     """Ends the forward once the layer has run (BaseException: a model's `except Exception` can't swallow it)."""
 
 
-class _Capture(tracing.Recorder):
+class _Capture(Recorder):
     """The tracer's recorder, remembering which traced op made each tensor and keeping
     the output (or the first position-carrying input) of the op with index `index`.
 
@@ -181,21 +183,17 @@ def _cast_copy(device: torch.device, dtype: torch.dtype):
 def _capture(tree: stats.ModuleTree, x: torch.Tensor, index: int | None,
              want_input: bool) -> tuple[torch.Tensor, _Capture]:
     rec = _Capture(index, want_input)
-    rec.watch(tree)
+    rec.seed(x, x.dim() - 2)
     output = None
-    with tracing.preserved(tree) as handles:
-        handles.append(nn.modules.module.register_module_forward_pre_hook(rec.on_pre))
-        handles.append(nn.modules.module.register_module_forward_hook(rec.on_post))
-        rec.seed(x, x.dim() - 2)
-        try:
-            with torch.enable_grad(), tracing.substituted(tree, _cast_copy(x.device, x.dtype)), rec:
-                output = tree.model(x)
-        except _Stop:
-            pass
+    try:
+        with torch.enable_grad(), recording(rec, tree, _cast_copy(x.device, x.dtype)):
+            output = tree.model(x)
+    except _Stop:
+        pass
     if rec.captured is None:
         if index is not None:
             raise RfkitError(f"op #{index} of the trace did not run in the gradient pass")
-        floats = [t for t in tracing.tensors_in(output) if t.is_floating_point()]
+        floats = [t for t in tensors_in(output) if t.is_floating_point()]
         if not floats:
             raise RfkitError("the model's output holds no floating-point tensor")
         rec.captured = floats[0]
@@ -257,7 +255,7 @@ def erf(model: nn.Module, inputs, layer: str | None = None, *, samples: int | No
     index, want_input = _target(report, layer)
     device = torch.device(device)
     dtypes = [torch.float64] if device.type == "cpu" else []
-    own = tracing.model_dtype(model)
+    own = model_dtype(model)
     dtypes += [d for d in (own if own.is_floating_point else torch.float32,) if d not in dtypes]
 
     total = torch.zeros(size[1:], dtype=torch.float64)

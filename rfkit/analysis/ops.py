@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 
 
 @functools.lru_cache(maxsize=None)
@@ -67,6 +68,30 @@ def bind_with_inspect(func, args: tuple, kwargs: dict) -> dict:
         return {}
     bound.apply_defaults()
     return dict(bound.arguments)
+
+
+_ARITH = {"add", "sub", "mul", "truediv", "floordiv", "div", "pow", "and", "or", "xor", "mod", "matmul"}
+
+
+@functools.lru_cache(maxsize=4096)
+def op_names(func) -> tuple[str, str]:
+    """(rule name, display name) of a torch function: ('max_pool2d', 'F.max_pool2d')."""
+    name = getattr(func, "__name__", None) or type(func).__name__
+    if name == "__get__":
+        name = getattr(getattr(func, "__self__", None), "__name__", "get")
+        return name, f"Tensor.{name}"
+    if name.startswith("__") and name.endswith("__") and name not in ("__getitem__",):
+        base = name[2:-2]
+        if base[:1] in "ri" and base[1:] in _ARITH:
+            base = base[1:]
+        rule = {"truediv": "div", "floordiv": "div"}.get(base, base)
+        return ("matmul" if rule == "matmul" else rule), rule
+    rule = name[:-1] if name.endswith("_") and not name.startswith("_") else name
+    if getattr(F, name, None) is func:
+        return rule, f"F.{name}"
+    if getattr(torch, name, None) is func:
+        return rule, f"torch.{name}"
+    return rule, f"Tensor.{name}" if hasattr(torch.Tensor, name) else name
 
 
 @dataclass

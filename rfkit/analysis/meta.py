@@ -1,0 +1,127 @@
+"""Outputs on the `meta` device made from shape formulas. torch's meta kernels for many ops are
+Python reference implementations (a meta `empty_like` costs 100x a real one, a meta batch norm
+over a millisecond), so the recorder makes the outputs of convolutions, global pools,
+shape-preserving and broadcasting ops itself, and calls the kernel for anything unusual (which
+also brings its error message to the user). tests/test_tracing.py compares every shortcut with
+the kernel it stands in for.
+"""
+from __future__ import annotations
+
+import functools
+
+import torch
+
+# Shape-preserving ops whose meta kernels are slow Python decompositions (batch_norm is
+# 60% of a ResNet-50 trace): on meta their output is just an uninitialised tensor like the input.
+_META_SHORTCUT = {"batch_norm", "instance_norm", "group_norm", "layer_norm", "dropout", "dropout2d", "dropout3d",
+                  "alpha_dropout", "feature_alpha_dropout", "relu", "relu6", "gelu", "silu", "sigmoid", "tanh",
+                  "hardswish", "hardsigmoid", "leaky_relu", "elu", "selu", "celu", "mish", "softplus", "hardtanh"}
+_BROADCASTING = {"add", "sub", "mul", "div", "maximum", "minimum"}
+_broadcast_shapes = functools.lru_cache(maxsize=4096)(torch.broadcast_shapes)  # a Python function, per op
+_CONV_DIMS = {"conv1d": 1, "conv2d": 2, "conv3d": 3}
+_CONV_ARGS = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
+_ADAPTIVE_AVG_DIMS = {"adaptive_avg_pool1d": 1, "adaptive_avg_pool2d": 2, "adaptive_avg_pool3d": 3}
+
+
+def _per_axis(value, nd: int, least: int) -> tuple[int, ...] | None:
+    values = (value,) * nd if isinstance(value, int) else tuple(value) if isinstance(value, (tuple, list)) else ()
+    ok = len(values) == nd and all(isinstance(v, int) and not isinstance(v, bool) and v >= least for v in values)
+    return values if ok else None
+
+
+def conv_output(nd: int, args: tuple, kwargs: dict) -> torch.Tensor | None:
+    """F.convNd's output on meta from the shape formula, as the meta kernel makes it (contiguous).
+    None, and so the kernel itself with its errors, for anything but well-formed arguments."""
+    given = dict(zip(_CONV_ARGS, args))
+    if not set(kwargs) <= set(_CONV_ARGS[len(args):]):
+        return None
+    given.update(kwargs)
+    x, w, b = given["input"], given.get("weight"), given.get("bias")
+    groups = given.get("groups", 1)
+    if (not isinstance(w, torch.Tensor) or w.device.type != "meta" or x.dim() != nd + 2 or w.dim() != nd + 2
+            or x.dtype != w.dtype or not isinstance(groups, int) or groups < 1
+            or x.shape[1] != w.shape[1] * groups or w.shape[0] % groups):
+        return None
+    if b is not None and (not isinstance(b, torch.Tensor) or b.device.type != "meta" or b.shape != w.shape[:1]):
+        return None
+    stride, dilation = _per_axis(given.get("stride", 1), nd, 1), _per_axis(given.get("dilation", 1), nd, 1)
+    padding = given.get("padding", 0)
+    if stride is None or dilation is None:
+        return None
+    if isinstance(padding, str):
+        if padding == "same" and set(stride) == {1}:
+            return torch.empty((x.shape[0], w.shape[0], *x.shape[2:]), dtype=x.dtype, device="meta")
+        padding = 0 if padding == "valid" else None
+    padding = _per_axis(padding, nd, 0) if padding is not None else None
+    if padding is None:
+        return None
+    out = [(n + 2 * p - d * (k - 1) - 1) // s + 1
+           for n, k, s, p, d in zip(x.shape[2:], w.shape[2:], stride, padding, dilation)]
+    if any(n <= 0 for n in out):
+        return None
+    return torch.empty((x.shape[0], w.shape[0], *out), dtype=x.dtype, device="meta")
+
+
+@functools.lru_cache(maxsize=4096)
+def _dense(shape: torch.Size, strides: tuple[int, ...]) -> bool:
+    """Non-overlapping and without gaps (contiguous in some order of the dims)."""
+    expected = 1
+    for size, stride in sorted(zip(shape, strides), key=lambda pair: pair[1]):
+        if size != 1:
+            if stride != expected:
+                return False
+            expected *= size
+    return True
+
+
+def adaptive_output(nd: int, x: torch.Tensor, rest: tuple, kwargs: dict) -> torch.Tensor | None:
+    """F.adaptive_avg_poolNd's output on meta (its meta kernel is a slow Python `mean` for a global
+    pool); None, and so the kernel itself with its errors, for anything but well-formed arguments."""
+    if len(rest) + len(kwargs) != 1 or kwargs.keys() - {"output_size"} or x.dim() not in (nd + 1, nd + 2):
+        return None
+    size = rest[0] if rest else kwargs["output_size"]
+    sizes = (size,) * nd if isinstance(size, int) else tuple(size) if isinstance(size, (tuple, list)) else ()
+    if len(sizes) != nd or not all(v is None and nd > 1 or isinstance(v, int) and not isinstance(v, bool) and v > 0
+                                   for v in sizes) or 0 in x.shape[-nd:]:
+        return None
+    out = tuple(n if v is None else v for n, v in zip(x.shape[-nd:], sizes))
+    return torch.empty((*x.shape[:-nd], *out), dtype=x.dtype, device="meta")
+
+
+def empty_like(x: torch.Tensor) -> torch.Tensor:
+    """torch.empty_like(x, device="meta") without the Python reference implementation that a meta
+    `x` goes through (100x slower): the strides of a non-overlapping, dense `x` (permuted too)
+    carried over, as preserve_format does."""
+    if not x.is_meta:
+        return torch.empty_like(x, device="meta")  # fast from a real device
+    strides = x.stride()
+    if not _dense(x.shape, strides):
+        return torch.empty_like(x, device="meta")  # overlapping or gapped: empty_like's own rule
+    return torch.empty_strided(x.shape, strides, dtype=x.dtype, device="meta")
+
+
+def shortcut(rule_name: str, display: str, args: tuple, kwargs: dict) -> torch.Tensor | None:
+    """The output of a shape-preserving or broadcasting op on meta, without its (slow) meta kernel;
+    None where the kernel itself must run (anything unusual, and so its errors)."""
+    x = args[0] if args else kwargs.get("input")
+    if not isinstance(x, torch.Tensor) or x.device.type != "meta":
+        return None
+    in_place = display.endswith("_") or kwargs.get("inplace") is True
+    if rule_name in _META_SHORTCUT:
+        return x if in_place else empty_like(x)
+    if rule_name in _CONV_DIMS:
+        return conv_output(_CONV_DIMS[rule_name], args, kwargs)
+    if rule_name in _ADAPTIVE_AVG_DIMS:
+        return adaptive_output(_ADAPTIVE_AVG_DIMS[rule_name], x, args[1:], kwargs)
+    if rule_name == "linear" and len(args) >= 2 and isinstance(args[1], torch.Tensor) and not kwargs:
+        return torch.empty((*x.shape[:-1], args[1].shape[0]), dtype=x.dtype, device="meta")
+    if rule_name in _BROADCASTING and len(args) == 2 and not kwargs:
+        other = args[1]
+        if isinstance(other, torch.Tensor) and other.device.type != "meta":
+            return None
+        shape = (_broadcast_shapes(x.shape, other.shape)
+                 if isinstance(other, torch.Tensor) and other.shape != x.shape else x.shape)
+        if in_place:
+            return x if shape == x.shape else None
+        return torch.empty(shape, dtype=torch.result_type(x, other), device="meta")
+    return None
