@@ -23,15 +23,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _median(values: list) -> float | None:
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
 def cost(data: dict, threads: int) -> dict:
+    """What the study cost. A trained trial's wall time splits into its epochs (training, evaluation and
+    checkpoint, from each epoch's start: `epoch_share_of_trained_wall`) and the rest: sampling, building,
+    tracing, the run's start-up and the storage's writes. A rejection's cost splits into the sampler's
+    (`sample_seconds`: Optuna choosing the values; the module built) and the verdict's (`check_seconds`:
+    the trace and the check), recorded apart since the search's sixth session (earlier trials have none)."""
     trials = data["trials"]
     by_state = {s: [t for t in trials if t["state"] == s] for s in ("complete", "pruned", "infeasible", "failed")}
     trained = by_state["complete"] + by_state["pruned"]
     wall = sum(t["seconds"] or 0 for t in trials)
     cpu_seconds = sum((t["seconds"] or 0) * (t.get("threads") or threads) for t in trials)
-    epochs = sum(sum(t["epoch_seconds"]) for t in trained)
-    trained_wall = sum(t["seconds"] or 0 for t in trained)
-    rejected = [t["seconds"] for t in by_state["infeasible"] if t["seconds"] is not None]
+    timed = [t for t in trained if t.get("train_seconds")]  # epochs timed from their own start
+    rejected = [t for t in by_state["infeasible"] if t.get("check_seconds") is not None and t.get("sample_seconds")
+                is not None]
     cpu_hours = cpu_seconds / 3600
     return {
         "sampled": len(trials), **{s: len(v) for s, v in by_state.items()},
@@ -39,9 +49,16 @@ def cost(data: dict, threads: int) -> dict:
         "trial_hours": wall / 3600, "threads": threads, "cpu_hours": cpu_hours,
         "trials_per_cpu_hour": len(trials) / cpu_hours if cpu_hours else None,
         "trained_per_cpu_hour": len(trained) / cpu_hours if cpu_hours else None,
-        "epoch_share_of_trained_wall": epochs / trained_wall if trained_wall else None,
-        "rejection_seconds_median": statistics.median(rejected) if rejected else None,
-        "rejection_seconds_max": max(rejected) if rejected else None,
+        "epoch_share_of_trained_wall": (sum(sum(t["epoch_seconds"]) for t in timed) / sum(t["seconds"] for t in timed)
+                                        if timed else None),
+        "train_share_of_epochs": (sum(sum(t["train_seconds"]) for t in timed) / sum(sum(t["epoch_seconds"])
+                                                                                    for t in timed) if timed else None),
+        "trained_timed": len(timed),
+        "rejections_timed": len(rejected),
+        "rejection_check_seconds_median": _median([t["check_seconds"] for t in rejected]),
+        "rejection_check_seconds_max": max((t["check_seconds"] for t in rejected), default=None),
+        "rejection_sample_seconds_median": _median([t["sample_seconds"] for t in rejected]),
+        "rejection_seconds_median": _median([t["seconds"] for t in rejected]),
     }
 
 

@@ -162,6 +162,13 @@ def test_design_smoke_cli_writes_the_documented_files(tmp_path, mnist_dir):
         assert f"trial {t['number']:>3}  {t['state']}" in run.stdout
         if t["state"] == "infeasible":
             assert t["reason"] and not t["val_acc"]
+        if t["check_seconds"] is not None:  # a rejection's cost: the sampler's and the trace's, apart
+            assert 0 < t["sample_seconds"] and 0 < t["check_seconds"]
+            assert t["seconds"] == pytest.approx(t["sample_seconds"] + t["check_seconds"]) or t["val_acc"]
+        if t["val_acc"]:  # each epoch timed from its own start: its training loop is part of it
+            assert len(t["epoch_seconds"]) == len(t["train_seconds"]) == len(t["val_acc"])
+            assert all(0 < train < epoch for train, epoch in zip(t["train_seconds"], t["epoch_seconds"]))
+            assert sum(t["epoch_seconds"]) < t["seconds"]
     rows = (out / "trials.csv").read_text().splitlines()
     assert len(rows) == 7 and rows[0].startswith("number,state,params,macs,rf")
     assert (out / "front.png").read_bytes()[:4] == b"\x89PNG"

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from rfkit.errors import RfkitError, one_line
 from rfkit.search.space import Infeasible, resolve_space
+from rfkit.train.progress import SilentReporter
 
 SCHEMA = "rfkit.design/1"
 STATES = ("complete", "pruned", "infeasible", "failed", "running")
@@ -128,8 +129,25 @@ def open_storage(url: str):
 
     _quiet_optuna()
 
-    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=30, grace_period=120)
+    sqlite = url.startswith("sqlite")
+    kwargs = {"connect_args": {"timeout": 60}} if sqlite else {"pool_pre_ping": True}
+    storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=30, grace_period=120)
+    if sqlite:
+        import sqlalchemy
+
+        sqlalchemy.event.listen(storage.engine, "connect", _sqlite_write_ahead)
+        storage.engine.dispose()  # connections from here on are made with the pragmas
+    return storage
+
+
+def _sqlite_write_ahead(connection, _record):
+    """Write-ahead logging, synced at checkpoints: Optuna commits each sampled parameter, and a commit
+    that waits for the disk costs milliseconds, most of what sampling a candidate would cost. A killed
+    process loses nothing committed; only a power cut could lose the last commits (never the file)."""
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 def open_study(settings: Settings, create: bool = True):
@@ -220,6 +238,22 @@ def _counts(study) -> tuple[int, int]:
     return len(trials) - running - sum(t.state == TrialState.WAITING for t in trials), running
 
 
+class _EpochClock(SilentReporter):
+    """The trial's reporter: shows nothing, notes when each epoch starts (so an epoch's seconds are its
+    training, evaluation and checkpoint, not the run's start-up)."""
+
+    started = 0.0
+
+    def start_epoch(self, epoch: int, epochs: int, steps: int, samples: int):
+        self.started = time.perf_counter()
+
+
+def _verdict_seconds(started: float, sampled: float) -> dict:
+    """What deciding a candidate cost: `sample_seconds`, the space function (the sampler choosing its
+    values, the module built), and `check_seconds`, the trace and the constraint check after it."""
+    return {"sample_seconds": sampled - started, "check_seconds": time.perf_counter() - sampled}
+
+
 class Objective:
     """One trial: build, trace, check, train. Data is read once, when the worker starts."""
 
@@ -232,13 +266,11 @@ class Objective:
         self.torch = torch
 
     @staticmethod
-    def _infeasible(trial, started: float, reason: str, numbers: dict | None = None):
-        """Recorded with its numbers and the reason; no training. `check_seconds`: what the verdict cost
-        (sampling, building, tracing, checking), before the storage's writes of the record."""
+    def _infeasible(trial, started: float, sampled: float, reason: str, numbers: dict | None = None):
+        """Recorded with its numbers and the reason; no training."""
         import optuna
 
-        attrs = {**(numbers or {}), "state": "infeasible", "reason": reason,
-                 "check_seconds": time.perf_counter() - started}
+        attrs = {**(numbers or {}), "state": "infeasible", "reason": reason, **_verdict_seconds(started, sampled)}
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         raise optuna.TrialPruned(reason)
@@ -257,20 +289,21 @@ class Objective:
         from rfkit.train import session
 
         s = self.settings
-        started = time.perf_counter()
         trial.set_user_attr("worker", self.worker)
         trial.set_user_attr("dataset", s.dataset)
         trial.set_user_attr("threads", self.torch.get_num_threads())
         self.torch.manual_seed(s.seed)  # the initialisation is part of the trial: an export rebuilds it
+        started = time.perf_counter()
         try:
             model = self.space(trial)
         except optuna.TrialPruned:
             raise
         except Infeasible as exc:  # the built-in space: a point whose layers run out of pixels
-            return self._infeasible(trial, started, str(exc))
+            return self._infeasible(trial, started, time.perf_counter(), str(exc))
         except Exception as exc:
             trial.set_user_attr("reason", f"the space raised {one_line(exc)}")
             raise
+        sampled = time.perf_counter()
         if not isinstance(model, nn.Module):
             trial.set_user_attr("reason", f"the space returned {type(model).__name__}, not an nn.Module")
             raise RfkitError(trial.user_attrs["reason"])
@@ -282,8 +315,9 @@ class Objective:
         failed = [c for c in budgets.evaluate(report, self._budget()) if not c.passed]
         numbers = {"params": report.params, "macs": report.macs, "rf": list(report.rf)}
         if failed:
-            return self._infeasible(trial, started, "; ".join(f"{c.name} {c.measured} (limit {c.limit})"
-                                                              for c in failed), numbers)
+            return self._infeasible(trial, started, sampled, "; ".join(f"{c.name} {c.measured} (limit {c.limit})"
+                                                                       for c in failed), numbers)
+        numbers.update(_verdict_seconds(started, sampled))
         for key, value in numbers.items():
             trial.set_user_attr(key, value)
         run_dir = Path(s.out) / "trials" / str(trial.number)
@@ -292,15 +326,14 @@ class Objective:
             default_dataset=s.dataset, dataset=s.dataset, device=s.device, epochs=s.epochs, seed=s.seed,
             data_dir=s.data_dir, run_dir=str(run_dir), val=s.val, compile=False,
             threads=self.torch.get_num_threads())
-        curves = {"val_acc": [], "test_acc": [], "epoch_seconds": []}
-        last = [time.perf_counter()]
+        curves = {"val_acc": [], "test_acc": [], "epoch_seconds": [], "train_seconds": []}
+        clock = _EpochClock()
 
         def report_epoch(trainer, row):
-            now = time.perf_counter()
             curves["val_acc"].append(row["val_acc"])
             curves["test_acc"].append(row["test_acc"])
-            curves["epoch_seconds"].append(now - last[0])
-            last[0] = now
+            curves["epoch_seconds"].append(time.perf_counter() - clock.started)
+            curves["train_seconds"].append(row["seconds"])
             for key, values in curves.items():
                 trial.set_user_attr(key, values)
             trial.report(row["val_acc"], row["epoch"])
@@ -308,8 +341,7 @@ class Objective:
                 raise optuna.TrialPruned(f"pruned after epoch {row['epoch']}")
 
         try:
-            last[0] = time.perf_counter()
-            session.run(config, model, callbacks=[report_epoch], splits=self.splits, figures=False)
+            session.run(config, model, reporter=clock, callbacks=[report_epoch], splits=self.splits, figures=False)
         except optuna.TrialPruned:
             trial.set_user_attr("seconds", time.perf_counter() - started)
             raise
@@ -341,7 +373,8 @@ def work(settings: Settings, index: int, on_trial=None) -> None:
     known = len(storage.get_all_trials(storage.get_study_id_from_name(settings.study), deepcopy=False))
     study = optuna.load_study(  # seeded by worker and by how far the study got: a resumed study draws anew
         study_name=settings.study, storage=storage,
-        sampler=optuna.samplers.TPESampler(seed=settings.seed * 1_000_003 + index * 7919 + known, constant_liar=True),
+        sampler=optuna.samplers.TPESampler(seed=settings.seed * 1_000_003 + index * 7919 + known, constant_liar=True,
+                                           multivariate=True, group=True),
         pruner=optuna.pruners.HyperbandPruner(min_resource=1, max_resource=settings.epochs, reduction_factor=3))
     space, size = resolve_space(settings.space)
     root = Path(settings.data_dir)
@@ -385,8 +418,12 @@ def record(trial) -> dict:
     return {"number": trial.number, "state": state, "params": attrs.get("params"), "macs": attrs.get("macs"),
             "rf": attrs.get("rf"), "reason": attrs.get("reason") if state in ("infeasible", "failed", "pruned")
             else None, "val_acc": val, "test_acc": attrs.get("test_acc", []),
-            "best_acc": max(val) if val else None, "seconds": attrs.get("seconds", attrs.get("check_seconds")),
-            "epoch_seconds": attrs.get("epoch_seconds", []), "threads": attrs.get("threads"),
+            "best_acc": max(val) if val else None,
+            "seconds": attrs.get("seconds", (attrs.get("sample_seconds") or 0) + attrs["check_seconds"]
+                                 if "check_seconds" in attrs else None),
+            "sample_seconds": attrs.get("sample_seconds"), "check_seconds": attrs.get("check_seconds"),
+            "epoch_seconds": attrs.get("epoch_seconds", []), "train_seconds": attrs.get("train_seconds", []),
+            "threads": attrs.get("threads"),
             "hyperparams": dict(trial.params), "file": None}
 
 
