@@ -1,0 +1,66 @@
+"""Trial 17 of the rfkit design study 'mnist-6000' (space mnist, mnist): 4,682 parameters, 492,352 MACs, RF 34, best validation accuracy 98.82% in 15 epochs, test 98.87% at the last.
+
+Exported by `rfkit design`; train it with `rfkit train THIS_FILE.py:Net` (the recipe below),
+print its RF table with `rfkit table THIS_FILE.py:Net`.
+"""
+import torch.nn as nn
+
+from rfkit.train.recipe import Recipe, Schedule
+
+
+class Net(nn.Module):
+    dataset = 'mnist'
+    input_size = (1, 28, 28)
+    recipe = Recipe(
+        optimizer='SGD',
+        optimizer_kwargs={'lr': 0.006874821793976938, 'momentum': 0.9},
+        schedule=None,
+        epochs=15,
+        batch_size=128,
+        train_transforms=('RandomRotation((-7.0, 7.0), fill=(1,))', 'RandomAffine(degrees=15)', 'ToTensor()', 'Normalize((0.1307,), (0.3081,))'),
+        test_transforms=('ToTensor()', 'Normalize((0.1307,), (0.3081,))'),
+        dropout=0.12362574130245327,
+    )
+
+    def __init__(self):
+        super().__init__()
+        self.block1 = nn.Sequential(
+            nn.Conv2d(1, 12, 3, padding=1),  # 28x28, RF 3
+            nn.ReLU(),
+            nn.BatchNorm2d(12),
+        )
+        self.transition1 = nn.Sequential(
+            nn.Conv2d(12, 10, 1),  # 28x28, RF 3
+            nn.MaxPool2d(2, 2),  # 14x14, RF 4
+        )
+        self.block2 = nn.Sequential(
+            nn.Conv2d(10, 14, 3, padding=1),  # 14x14, RF 8
+            nn.ReLU(),
+            nn.BatchNorm2d(14),
+            nn.Dropout(0.12362574130245327),
+        )
+        self.transition2 = nn.Sequential(
+            nn.Conv2d(14, 10, 1),  # 14x14, RF 8
+            nn.MaxPool2d(2, 2),  # 7x7, RF 10
+        )
+        self.block3 = nn.Sequential(
+            nn.Conv2d(10, 14, 3),  # 5x5, RF 18
+            nn.ReLU(),
+            nn.Conv2d(14, 6, 3),  # 3x3, RF 26
+            nn.ReLU(),
+            nn.Conv2d(6, 14, 3),  # 1x1, RF 34
+            nn.ReLU(),
+        )
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(14, 10, 1),  # 1x1, RF 34
+        )
+
+    def forward(self, x):
+        x = self.block1(x)
+        x = self.transition1(x)
+        x = self.block2(x)
+        x = self.transition2(x)
+        x = self.block3(x)
+        x = self.head(x)
+        return x.flatten(1)
