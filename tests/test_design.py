@@ -243,6 +243,49 @@ def test_two_worker_processes_share_one_sqlite_study(tmp_path, mnist_dir):
     assert len(pids) == 2  # both processes ran trials
 
 
+def test_workers_leave_with_their_killed_parent(tmp_path, mnist_dir):
+    """kill -9 of `rfkit design --workers 2`: its workers stop (no orphan trains on), and the next run
+    fails their running trials and completes the study."""
+    out = tmp_path / "p"
+    args = (f"{HERE / 'design_spaces.py'}:slow", "--trials", 4, "--epochs", 3, "--val", 64, "--data-dir", mnist_dir,
+            "--out", out, "--workers", 2)
+    proc = subprocess.Popen([sys.executable, "-m", "rfkit", "design", *map(str, args)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline, workers = time.time() + 120, set()
+    while (len(workers) < 2 or not _running(out / "study.db")) and time.time() < deadline:
+        time.sleep(0.1)
+        workers = _workers(out / "study.db")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 10
+    while any(_exists(pid) for pid in workers) and time.time() < deadline:
+        time.sleep(0.2)
+    assert workers and not any(_exists(pid) for pid in workers)
+    run = cli(*args)
+    assert run.returncode == 0, run.stderr
+    states = [t["state"] for t in json.loads((out / "design.json").read_text())["trials"]]
+    assert states[:2] == ["failed", "failed"]  # the two trials running at the kill
+    assert len(states) >= 4 and all(s in ("complete", "pruned") for s in states[2:])
+
+
+def _workers(db: Path) -> set[int]:
+    """The pids of the worker processes that announced themselves to the study."""
+    try:
+        with sqlite3.connect(db, timeout=1) as conn:
+            keys = conn.execute("select key from study_user_attributes where key like 'worker %'").fetchall()
+    except sqlite3.Error:
+        return set()
+    return {int(key.rpartition(":")[2]) for (key,) in keys}
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return not Path(f"/proc/{pid}/stat").is_file() or Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
 @pytest.mark.parametrize("args, message", [
     (["nosuchspace"], "unknown space 'nosuchspace'"),
     (["mnist", "--trials", "0"], "--trials 0: needs a positive integer"),

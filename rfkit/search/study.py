@@ -23,6 +23,7 @@ import json
 import math
 import os
 import socket
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -397,10 +398,19 @@ def work(settings: Settings, index: int, on_trial=None) -> None:
 
 
 def _worker_process(settings: dict, index: int) -> None:
+    threading.Thread(target=_leave_with_parent, args=(os.getppid(),), daemon=True).start()
     try:
         work(Settings(**settings), index)
     except KeyboardInterrupt:
         pass
+
+
+def _leave_with_parent(parent: int) -> None:
+    """A worker whose `rfkit design` is gone (killed, its terminal closed) stops within a second rather
+    than training on unseen: its running trial is failed by the next run, as after a kill -9."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 # -- reading the study back -------------------------------------------------------------------------------
