@@ -1,10 +1,13 @@
-"""The README's measured-results table, from the files benchmarks/reproduce.py writes.
+"""The measured-results tables, from the files benchmarks/reproduce.py writes: the README's short
+one, and docs/zoo.md's full one.
 
-    python benchmarks/zoo_results.py [benchmarks/results/*.json]     the table
+    python benchmarks/zoo_results.py [benchmarks/results/*.json]     the README's table
+    python benchmarks/zoo_results.py --full                          docs/zoo.md's table
     python benchmarks/zoo_results.py --epochs NAME                   NAME's runs beside the seed's log, per epoch
     python benchmarks/zoo_results.py --epochs NAME --compare FILE    ... and the runs of another results file
 
-One markdown row per network: the documented best; the measured mean +- std (sample
+The README's: one markdown row per network, the documented best, the measured best (mean +- std
+over seeds) and the seeds. The full table: one markdown row per network: the documented best; the measured mean +- std (sample
 standard deviation, over seeds) of the best and of the final test accuracy; how many
 seeds met the documented target within its epochs; seeds, epochs run, device (with the
 CPU thread count and whether the step was compiled: a seed repeats a CPU run only with
@@ -57,12 +60,22 @@ def row(doc: dict) -> str:
             f"{doc['date']} |")
 
 
-def table(paths: list[Path]) -> str:
-    lines = ["| network | documented best | measured best (mean ± std) | final (mean ± std) | seeds meeting "
-             "the documented target | seeds | epochs | device | date |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+def short_row(doc: dict) -> str:
+    card = zoo.card(doc["network"])
+    shown = [r for r in doc["runs"] if r["epochs_run"] >= doc["epochs"]] or doc["runs"]
+    return (f"| `zoo.{card.name}` | {card.results.best_test_acc:.2f}% | {_mean_std([r['best'] for r in shown])} | "
+            f"{', '.join(str(r['seed']) for r in shown)} |")
+
+
+def table(paths: list[Path], full: bool = False) -> str:
+    if full:
+        lines = ["| network | documented best | measured best (mean ± std) | final (mean ± std) | seeds meeting "
+                 "the documented target | seeds | epochs | device | date |",
+                 "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    else:
+        lines = ["| network | documented best | measured best (mean ± std) | seeds |", "| --- | --- | --- | --- |"]
     docs = [json.loads(p.read_text()) for p in paths]
-    lines += [row(d) for d in docs if d.get("runs") and d["network"] in zoo.names()]
+    lines += [(row if full else short_row)(d) for d in docs if d.get("runs") and d["network"] in zoo.names()]
     return "\n".join(lines)
 
 
@@ -88,6 +101,8 @@ def per_epoch(name: str, compare: list[Path] = ()) -> str:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="*", type=Path)
+    parser.add_argument("--full", action="store_true", help="docs/zoo.md's table: final accuracy, targets met, "
+                                                            "epochs, device, date")
     parser.add_argument("--epochs", metavar="NAME", help="per-epoch comparison for one network")
     parser.add_argument("--compare", type=Path, nargs="*", default=[], metavar="FILE",
                         help="with --epochs: more runs of NAME, from other results files")
@@ -95,7 +110,7 @@ def main():
     if args.epochs:
         print(per_epoch(args.epochs, args.compare))
     else:
-        print(table(args.files or sorted(p for p in RESULTS.glob("*.json") if p.stem in zoo.names())))
+        print(table(args.files or sorted(p for p in RESULTS.glob("*.json") if p.stem in zoo.names()), args.full))
 
 
 if __name__ == "__main__":
