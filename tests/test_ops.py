@@ -10,7 +10,10 @@ from rfkit.analysis import ops, rules
 
 
 def test_one_record_holds_rule_formula_and_pass_through():
-    assert ops.OPS["conv2d"].rf is rules.conv and ops.OPS["conv2d"].macs is not None
+    conv = ops.OPS["conv2d"]
+    assert conv.rf is rules.conv and conv.macs is not None and conv.meta is not None
+    x, w = torch.zeros(1, 3, 9, 9, device="meta"), torch.zeros(4, 3, 3, 3, device="meta")
+    assert conv.meta(x, (x, w), {"stride": 2}, False).shape == torch.nn.functional.conv2d(x, w, stride=2).shape
     assert ops.OPS["contiguous"].passes_rf and ops.OPS["contiguous"].rf is None
     assert rules.rule_for("no_such_op") is rules.fallback
 

@@ -2,8 +2,9 @@
 Python reference implementations (a meta `empty_like` costs 100x a real one, a meta batch norm
 over a millisecond), so the recorder makes the outputs of convolutions, global pools,
 shape-preserving and broadcasting ops itself, and calls the kernel for anything unusual (which
-also brings its error message to the user). tests/test_tracing.py compares every shortcut with
-the kernel it stands in for.
+also brings its error message to the user). Each formula is the `meta` field of its op's
+registry record (ops.py). tests/test_tracing.py compares every shortcut with the kernel it
+stands in for.
 """
 from __future__ import annotations
 
@@ -11,16 +12,15 @@ import functools
 
 import torch
 
+from rfkit.analysis import ops
+
 # Shape-preserving ops whose meta kernels are slow Python decompositions (batch_norm is
 # 60% of a ResNet-50 trace): on meta their output is just an uninitialised tensor like the input.
-_META_SHORTCUT = {"batch_norm", "instance_norm", "group_norm", "layer_norm", "dropout", "dropout2d", "dropout3d",
+_SHAPE_PRESERVING = ("batch_norm", "instance_norm", "group_norm", "layer_norm", "dropout", "dropout2d", "dropout3d",
                   "alpha_dropout", "feature_alpha_dropout", "relu", "relu6", "gelu", "silu", "sigmoid", "tanh",
-                  "hardswish", "hardsigmoid", "leaky_relu", "elu", "selu", "celu", "mish", "softplus", "hardtanh"}
-_BROADCASTING = {"add", "sub", "mul", "div", "maximum", "minimum"}
+                  "hardswish", "hardsigmoid", "leaky_relu", "elu", "selu", "celu", "mish", "softplus", "hardtanh")
 _broadcast_shapes = functools.lru_cache(maxsize=4096)(torch.broadcast_shapes)  # a Python function, per op
-_CONV_DIMS = {"conv1d": 1, "conv2d": 2, "conv3d": 3}
 _CONV_ARGS = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
-_ADAPTIVE_AVG_DIMS = {"adaptive_avg_pool1d": 1, "adaptive_avg_pool2d": 2, "adaptive_avg_pool3d": 3}
 
 
 def _per_axis(value, nd: int, least: int) -> tuple[int, ...] | None:
@@ -100,28 +100,55 @@ def empty_like(x: torch.Tensor) -> torch.Tensor:
     return torch.empty_strided(x.shape, strides, dtype=x.dtype, device="meta")
 
 
-def shortcut(rule_name: str, display: str, args: tuple, kwargs: dict) -> torch.Tensor | None:
-    """The output of a shape-preserving or broadcasting op on meta, without its (slow) meta kernel;
-    None where the kernel itself must run (anything unusual, and so its errors)."""
+def shortcut(op, display: str, args: tuple, kwargs: dict) -> torch.Tensor | None:
+    """The output of op (its registry record) on meta from its shape formula, without its (slow) meta
+    kernel; None where the kernel itself must run (no formula, anything unusual, and so its errors)."""
     x = args[0] if args else kwargs.get("input")
-    if not isinstance(x, torch.Tensor) or x.device.type != "meta":
+    if op is None or op.meta is None or not isinstance(x, torch.Tensor) or x.device.type != "meta":
         return None
-    in_place = display.endswith("_") or kwargs.get("inplace") is True
-    if rule_name in _META_SHORTCUT:
-        return x if in_place else empty_like(x)
-    if rule_name in _CONV_DIMS:
-        return conv_output(_CONV_DIMS[rule_name], args, kwargs)
-    if rule_name in _ADAPTIVE_AVG_DIMS:
-        return adaptive_output(_ADAPTIVE_AVG_DIMS[rule_name], x, args[1:], kwargs)
-    if rule_name == "linear" and len(args) >= 2 and isinstance(args[1], torch.Tensor) and not kwargs:
+    return op.meta(x, args, kwargs, display.endswith("_") or kwargs.get("inplace") is True)
+
+
+def _like_input(x: torch.Tensor, args: tuple, kwargs: dict, in_place: bool) -> torch.Tensor:
+    return x if in_place else empty_like(x)
+
+
+def _linear(x: torch.Tensor, args: tuple, kwargs: dict, in_place: bool) -> torch.Tensor | None:
+    if len(args) >= 2 and isinstance(args[1], torch.Tensor) and not kwargs:
         return torch.empty((*x.shape[:-1], args[1].shape[0]), dtype=x.dtype, device="meta")
-    if rule_name in _BROADCASTING and len(args) == 2 and not kwargs:
-        other = args[1]
-        if isinstance(other, torch.Tensor) and other.device.type != "meta":
-            return None
-        shape = (_broadcast_shapes(x.shape, other.shape)
-                 if isinstance(other, torch.Tensor) and other.shape != x.shape else x.shape)
-        if in_place:
-            return x if shape == x.shape else None
-        return torch.empty(shape, dtype=torch.result_type(x, other), device="meta")
     return None
+
+
+def _broadcast(x: torch.Tensor, args: tuple, kwargs: dict, in_place: bool) -> torch.Tensor | None:
+    if len(args) != 2 or kwargs:
+        return None
+    other = args[1]
+    if isinstance(other, torch.Tensor) and other.device.type != "meta":
+        return None
+    shape = (_broadcast_shapes(x.shape, other.shape)
+             if isinstance(other, torch.Tensor) and other.shape != x.shape else x.shape)
+    if in_place:
+        return x if shape == x.shape else None
+    return torch.empty(shape, dtype=torch.result_type(x, other), device="meta")
+
+
+def _conv(nd: int):
+    def output(x: torch.Tensor, args: tuple, kwargs: dict, in_place: bool) -> torch.Tensor | None:
+        return conv_output(nd, args, kwargs)
+
+    return output
+
+
+def _adaptive(nd: int):
+    def output(x: torch.Tensor, args: tuple, kwargs: dict, in_place: bool) -> torch.Tensor | None:
+        return adaptive_output(nd, x, args[1:], kwargs)
+
+    return output
+
+
+ops.register_op(*_SHAPE_PRESERVING, meta=_like_input)
+ops.register_op("add", "sub", "mul", "div", "maximum", "minimum", meta=_broadcast)
+ops.register_op("linear", meta=_linear)
+for _nd in (1, 2, 3):
+    ops.register_op(f"conv{_nd}d", meta=_conv(_nd))
+    ops.register_op(f"adaptive_avg_pool{_nd}d", meta=_adaptive(_nd))

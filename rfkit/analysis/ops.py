@@ -137,26 +137,30 @@ class OpCall:
 
 @dataclass
 class Op:
-    """All rfkit knows about one op. `rf(call) -> rules.Outcome`; `macs(call) -> int`."""
+    """All rfkit knows about one op. `rf(call) -> rules.Outcome`; `macs(call) -> int`; `meta(x, args,
+    kwargs, in_place) -> Tensor | None`, its output on the meta device from the shape formula (None:
+    run the op's own meta kernel)."""
 
     name: str
     rf: Callable | None = None
     macs: Callable | None = None
     passes_rf: bool = False
+    meta: Callable | None = None
 
 
 OPS: dict[str, Op] = {}
 
 
 def register_op(*names: str, rf: Callable | None = None, macs: Callable | None = None,
-                passes_rf: bool | None = None, replace: bool = False) -> None:
+                passes_rf: bool | None = None, meta: Callable | None = None, replace: bool = False) -> None:
     """Give the ops `names` an RF rule (`rf(call) -> Outcome`), a MAC formula (`macs(call) -> int`),
-    or mark them as carrying their input's RF unchanged (`passes_rf=True`). Giving a field an op
+    or mark them as carrying their input's RF unchanged (`passes_rf=True`), or give them an output
+    on meta from a shape formula (`meta`). Giving a field an op
     already has raises ValueError (two rules for one op would silently shadow each other), unless
     `replace=True`."""
-    given = {f: v for f, v in (("rf", rf), ("macs", macs), ("passes_rf", passes_rf)) if v is not None}
+    given = {f: v for f, v in (("rf", rf), ("macs", macs), ("passes_rf", passes_rf), ("meta", meta)) if v is not None}
     if not names or not given:
-        raise ValueError("register_op needs op names and at least one of rf=, macs=, passes_rf=")
+        raise ValueError("register_op needs op names and at least one of rf=, macs=, passes_rf=, meta=")
     if not replace:
         for name in names:
             taken = [f for f in given if name in OPS and getattr(OPS[name], f)]

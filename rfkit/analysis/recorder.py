@@ -149,8 +149,9 @@ class Recorder(TorchFunctionMode):
         if not stateful and not any(self.tracks(t) for t in arg_tensors):
             return self._work(func, args, kwargs)
         rule_name, display = op_names(func)
+        op = ops.OPS.get(rule_name)
         try:
-            result = meta.shortcut(rule_name, display, args, kwargs)
+            result = meta.shortcut(op, display, args, kwargs)
             if result is None:
                 result = func(*args, **kwargs)
         except Exception:
@@ -166,7 +167,6 @@ class Recorder(TorchFunctionMode):
                 self._record_untracked(OpCall(rule_name, func, args, kwargs, [], *_shapes(arg_tensors, outputs)),
                                        display, arg_tensors, outputs)
             return result
-        op = ops.OPS.get(rule_name)
         if not outputs or op is not None and op.passes_rf and len(outputs) == 1 and len(stateful) == 1:
             if outputs:
                 self.states[id(outputs[0])] = (outputs[0], stateful[0][1])
