@@ -294,11 +294,18 @@ def _exists(pid: int) -> bool:
     (["mnist", "--dataset", "cifar10"], "the mnist space builds networks for 1x28x28 inputs"),
     (["mnist", "--max-params", "-1"], "--max-params -1 needs a whole number >= 0"),
     (["mnist", "--epochs", "0"], "--epochs 0: needs a positive integer"),
+    (["mnist", "--storage", "sqlite:////no/such/folder/x.db"], "the folder /no/such/folder does not exist"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, message):
     run = cli(*args, "--out", tmp_path / "o", cwd=tmp_path)
     assert run.returncode == 2, run.stderr
     assert message in run.stderr and len(run.stderr.strip().splitlines()) == 1 and "Traceback" not in run.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_val_split_as_large_as_the_training_set_is_refused_before_any_trial(tmp_path, mnist_dir):
+    run = cli("mnist", "--val", 320, "--data-dir", mnist_dir, "--out", tmp_path / "o")
+    assert run.returncode == 2 and run.stderr.strip() == "error: --val 320: the training set has 320 images; hold out fewer"
     assert not (tmp_path / "o").exists()
 
 

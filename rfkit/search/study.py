@@ -183,7 +183,9 @@ def open_study(settings: Settings, create: bool = True):
     return study
 
 
-def _check_url(url: str) -> None:
+def _check_url(url: str, given: bool) -> None:
+    """A storage URL SQLAlchemy can use; a given SQLite file's folder must exist (the default one, in
+    --out, is made)."""
     from sqlalchemy.engine import make_url
 
     try:
@@ -195,6 +197,10 @@ def _check_url(url: str) -> None:
         parsed.get_dialect()
     except Exception as exc:
         raise RfkitError(f"--storage {mask(url)}: {one_line(exc)}") from None
+    if given and parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
+        folder = Path(parsed.database).parent
+        if not folder.is_dir():
+            raise RfkitError(f"--storage {url}: the folder {folder} does not exist; create it or choose another path")
 
 
 # -- a worker ---------------------------------------------------------------------------------------------
@@ -609,6 +615,7 @@ def design(space: str = "mnist", *, dataset: str = "mnist", max_params: int | No
     from rfkit.checks import budget as budgets
     from rfkit.train import config as train_config
     from rfkit.train import data
+    from rfkit.train.loaders import held_out
 
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise RfkitError(f"--trials {trials!r}: needs a positive integer (the study's total)")
@@ -631,7 +638,7 @@ def design(space: str = "mnist", *, dataset: str = "mnist", max_params: int | No
     out = Path(out) if out is not None else Path("runs") / "design" / name
     _check_out(out, name)
     url = storage or f"sqlite:///{(out / 'study.db').resolve()}"
-    _check_url(url)
+    _check_url(url, given=storage is not None)
     device = train_config.resolve_device(device)
     cpus = os.cpu_count() or 1
     settings = Settings(space=space, dataset=dataset, constraints=constraints, trials=trials, epochs=epochs,
@@ -639,6 +646,7 @@ def design(space: str = "mnist", *, dataset: str = "mnist", max_params: int | No
                         device=device, data_dir=str(data_dir or data.default_data_dir()), val=val,
                         threads=threads or max(1, cpus // workers))
     data.load_split(dataset, Path(settings.data_dir), train=False)  # missing data: one line, nothing written
+    held_out(len(data.load_split(dataset, Path(settings.data_dir), train=True)), val)  # --val too large: the same
     out.mkdir(parents=True, exist_ok=True)
     study_obj = open_study(settings)
     fail_orphans(study_obj)
