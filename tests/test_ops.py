@@ -29,6 +29,28 @@ def test_a_second_rule_or_formula_is_refused():
             return rules.Outcome([call.state], rules.POINTWISE)
     with pytest.raises(ValueError, match="needs op names"):
         rfkit.register_op("conv2d")
+    with pytest.raises(ValueError, match="'contiguous' already has passes_rf"):  # a rule it would never reach
+        rfkit.register_op("contiguous", rf=rules.conv)
+    with pytest.raises(ValueError, match="not both"):
+        rfkit.register_op("brand_new_op", rf=rules.conv, passes_rf=True)
+
+
+def test_replacing_a_pass_through_with_a_rule_takes_effect():
+    class Copy(nn.Module):
+        def forward(self, x):
+            return x.contiguous()
+
+    def widen(call):
+        state = call.state
+        return rules.Outcome([state.with_axis(0, rfkit.analysis.rf.replace(state.axes[0], r=5))], rules.KERNEL)
+
+    rfkit.register_op("contiguous", rf=widen, replace=True)
+    try:
+        assert rfkit.trace(Copy(), (1, 8, 8)).rf == (5, 1)
+    finally:
+        rfkit.register_op("contiguous", passes_rf=True, replace=True)
+    assert ops.OPS["contiguous"].passes_rf and ops.OPS["contiguous"].rf is None
+    assert rfkit.trace(Copy(), (1, 8, 8)).rf == (1, 1)
 
 
 def test_refused_registration_changes_nothing():

@@ -157,16 +157,26 @@ def register_op(*names: str, rf: Callable | None = None, macs: Callable | None =
     or mark them as carrying their input's RF unchanged (`passes_rf=True`), or give them an output
     on meta from a shape formula (`meta`). Giving a field an op
     already has raises ValueError (two rules for one op would silently shadow each other), unless
-    `replace=True`."""
+    `replace=True`. A rule and `passes_rf` exclude each other: giving one (with `replace=True`) drops
+    the other."""
     given = {f: v for f, v in (("rf", rf), ("macs", macs), ("passes_rf", passes_rf), ("meta", meta)) if v is not None}
     if not names or not given:
         raise ValueError("register_op needs op names and at least one of rf=, macs=, passes_rf=, meta=")
+    if given.get("passes_rf") and "rf" in given:
+        raise ValueError("an op either carries its input's RF unchanged (passes_rf) or has a rule (rf), not both")
     if not replace:
         for name in names:
-            taken = [f for f in given if name in OPS and getattr(OPS[name], f)]
+            op = OPS.get(name)
+            taken = [f for f in given if op is not None and getattr(op, f)]
+            if op is not None and ("rf" in given and op.passes_rf or given.get("passes_rf") and op.rf):
+                taken.append("passes_rf" if op.passes_rf else "rf")
             if taken:
                 raise ValueError(f"op {name!r} already has {' and '.join(taken)}; pass replace=True to change it")
     for name in names:
         op = OPS.setdefault(name, Op(name))
         for f, v in given.items():
             setattr(op, f, v)
+        if "rf" in given:
+            op.passes_rf = False
+        elif given.get("passes_rf"):
+            op.rf = None
