@@ -1,11 +1,14 @@
-"""rfkit's MACs against torch's FlopCounterMode / 2 on timm: one architecture per family (the
-family being the name up to its first underscore, digits dropped), drawn with a fixed seed,
-each built on meta at its default input size.
+"""rfkit against two oracles on timm: one architecture per family (the family being the name up
+to its first underscore, digits dropped), drawn with a fixed seed, at its default input size.
 
-    python benchmarks/macs_timm.py [--seed 7] [--out benchmarks/results/macs_timm.json]
+- MACs against torch's FlopCounterMode / 2, each model built on meta;
+- with --torchinfo: `rfkit summary --style torchinfo` against torchinfo.summary itself, byte for
+  byte, for the sampled models under --torchinfo-below MACs (torchinfo runs a real forward).
 
-Writes one row per architecture (macs, counter, relative difference, or the error) and the
-count that agree within 1% and exactly.
+    python benchmarks/macs_timm.py [--seed 7] [--torchinfo] [--out benchmarks/results/macs_timm.json]
+
+Writes one row per architecture (macs, counter, relative difference, torchinfo_same, or the
+error) and the counts that agree within 1%, exactly, and with torchinfo.
 """
 from __future__ import annotations
 
@@ -49,17 +52,33 @@ def compare(name: str) -> dict:
             "difference": (macs - counted) / counted if counted else None}
 
 
+def same_as_torchinfo(name: str) -> bool:
+    import timm
+    import torchinfo
+
+    model = timm.create_model(name).eval()
+    size = tuple(model.pretrained_cfg["input_size"])
+    theirs = str(torchinfo.summary(model, input_size=(1, *size), verbose=0, device="cpu")) + "\n"
+    for unit, short in (("MEGABYTES", "M"), ("GIGABYTES", "G"), ("TERABYTES", "T")):  # torchinfo 1.8 on 3.11+
+        theirs = theirs.replace(f"Total mult-adds (Units.{unit}):", f"Total mult-adds ({short}):")
+    return str(rfkit.summary(model, input_size=size, style="torchinfo")) == theirs
+
+
 def main() -> int:
     import timm
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "macs_timm.json")
+    parser.add_argument("--torchinfo", action="store_true", help="also compare the torchinfo style with torchinfo")
+    parser.add_argument("--torchinfo-below", type=float, default=3e9, help="MACs under which to run torchinfo")
     args = parser.parse_args()
     rows = []
     for name in sample(args.seed):
         try:
             rows.append(compare(name))
+            if args.torchinfo and rows[-1]["macs"] < args.torchinfo_below:
+                rows[-1]["torchinfo_same"] = same_as_torchinfo(name)
         except Exception as exc:  # a model that does not build on meta is reported, not compared
             rows.append({"model": name, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"})
         print(json.dumps(rows[-1]), flush=True)
@@ -67,7 +86,9 @@ def main() -> int:
     summary = {"date": datetime.date.today().isoformat(), "machine": platform.platform(), "torch": torch.__version__,
                "timm": timm.__version__, "seed": args.seed, "sampled": len(rows), "compared": len(compared),
                "within_1pct": sum(r["difference"] is not None and abs(r["difference"]) <= 0.01 for r in compared),
-               "exact": sum(r["macs"] == r["counter"] for r in compared), "rows": rows}
+               "exact": sum(r["macs"] == r["counter"] for r in compared),
+               "torchinfo_compared": sum("torchinfo_same" in r for r in compared),
+               "torchinfo_same": sum(r.get("torchinfo_same") is True for r in compared), "rows": rows}
     args.out.write_text(json.dumps(summary, indent=1) + "\n")
     print({k: v for k, v in summary.items() if k != "rows"})
     return 0

@@ -62,6 +62,21 @@ def _diff(theirs: str, ours: str) -> str:
         theirs.splitlines(True), ours.splitlines(True), "torchinfo", "rfkit --style torchinfo"))
 
 
+TIMM = {  # one per family, torchinfo's depth 3; benchmarks/torchinfo_timm.py runs the whole sample
+    "efficientnet_b0": (3, 64, 64), "mixnet_s": (3, 64, 64), "ghostnet_100": (3, 64, 64), "dla34": (3, 64, 64),
+    "hrnet_w18_small": (3, 64, 64), "vit_tiny_patch16_224": (3, 224, 224),
+}
+
+
+@pytest.mark.parametrize("name", TIMM)
+def test_torchinfo_style_equals_torchinfo_on_timm(name):
+    timm = pytest.importorskip("timm")  # in the [dev] extra
+    model, size = timm.create_model(name).eval(), TIMM[name]
+    ours = str(rfkit.summary(model, input_size=size, style="torchinfo"))
+    theirs = torchinfo_label_fixed(str(torchinfo.summary(model, input_size=(1, *size), verbose=0, device="cpu"))) + "\n"
+    assert ours == theirs, _diff(theirs, ours)
+
+
 @pytest.mark.parametrize("key", [k for k in MODELS if k not in TORCHINFO_1_8_WRONG])
 @pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
