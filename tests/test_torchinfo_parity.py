@@ -62,7 +62,7 @@ def _diff(theirs: str, ours: str) -> str:
         theirs.splitlines(True), ours.splitlines(True), "torchinfo", "rfkit --style torchinfo"))
 
 
-TIMM = {  # one per family, torchinfo's depth 3; benchmarks/torchinfo_timm.py runs the whole sample
+TIMM = {  # one per family; benchmarks/macs_timm.py --torchinfo runs the whole sample
     "efficientnet_b0": (3, 64, 64), "mixnet_s": (3, 64, 64), "ghostnet_100": (3, 64, 64), "dla34": (3, 64, 64),
     "hrnet_w18_small": (3, 64, 64), "vit_tiny_patch16_224": (3, 224, 224),
 }
