@@ -98,6 +98,10 @@ def test_a_pruned_trial_stops_training(tmp_path, mnist_dir):
     assert len(json.loads((tmp_path / "trials" / "0" / "metrics.json").read_text())) == 1
 
 
+def test_no_trial_is_pruned_before_a_fifth_of_its_epochs():
+    assert [studies.first_rung(e) for e in (1, 2, 5, 10, 15, 30)] == [1, 1, 1, 2, 3, 6]
+
+
 def test_the_objective_is_validation_accuracy_and_test_is_measured_beside_it(tmp_path, mnist_dir):
     result = design(tmp_path, mnist_dir, trials=2, epochs=2)
     for t in result.trials:

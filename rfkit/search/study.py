@@ -364,6 +364,15 @@ class Objective:
         return curves["val_acc"][-1]
 
 
+def first_rung(epochs: int) -> int:
+    """The first epoch at which a trial may be pruned: a fifth of the run. Pruning after one epoch
+    ranks recipes by how fast they start, and a warm-up schedule (OneCycleLR) starts slow by design:
+    in the issue-22 search's first 139 trials, pruned from epoch 1, the mean validation accuracy after
+    epoch 1 was 77.4% without a schedule (59 trials) and 60.2% with OneCycleLR (5), and the sampler
+    stopped proposing schedules at all."""
+    return max(1, round(epochs / 5))
+
+
 def work(settings: Settings, index: int, on_trial=None) -> None:
     """One worker: read the data once, then run trials until the study holds `settings.trials` (counting
     the running ones, so that workers stop together), or the timeout. `on_trial(record)` hears of each
@@ -382,7 +391,8 @@ def work(settings: Settings, index: int, on_trial=None) -> None:
         study_name=settings.study, storage=storage,
         sampler=optuna.samplers.TPESampler(seed=settings.seed * 1_000_003 + index * 7919 + known, constant_liar=True,
                                            multivariate=True, group=True),
-        pruner=optuna.pruners.HyperbandPruner(min_resource=1, max_resource=settings.epochs, reduction_factor=3))
+        pruner=optuna.pruners.HyperbandPruner(min_resource=first_rung(settings.epochs), max_resource=settings.epochs,
+                                              reduction_factor=3))
     space, size = resolve_space(settings.space)
     root = Path(settings.data_dir)
     splits = (data.load_split(settings.dataset, root, train=True), data.load_split(settings.dataset, root, train=False))
