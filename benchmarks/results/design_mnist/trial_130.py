@@ -1,0 +1,59 @@
+"""Trial 130 of the rfkit design study 'mnist-6000' (space mnist, mnist): 1,992 parameters, 806,748 MACs, RF 28, best validation accuracy 95.20% in 15 epochs, test 95.15% at the last.
+
+Exported by `rfkit design`; train it with `rfkit train THIS_FILE.py:Net` (the recipe below),
+print its RF table with `rfkit table THIS_FILE.py:Net`.
+"""
+import torch.nn as nn
+
+from rfkit.train.recipe import Recipe, Schedule
+
+
+class Net(nn.Module):
+    dataset = 'mnist'
+    input_size = (1, 28, 28)
+    recipe = Recipe(
+        optimizer='SGD',
+        optimizer_kwargs={'lr': 0.00843821419060482, 'momentum': 0.9},
+        schedule=None,
+        epochs=15,
+        batch_size=128,
+        train_transforms=('RandomRotation((-7.0, 7.0), fill=(1,))', 'RandomAffine(degrees=15)', 'ToTensor()', 'Normalize((0.1307,), (0.3081,))'),
+        test_transforms=('ToTensor()', 'Normalize((0.1307,), (0.3081,))'),
+        dropout=0.12278445643468902,
+    )
+
+    def __init__(self):
+        super().__init__()
+        self.block1 = nn.Sequential(
+            nn.Conv2d(1, 12, 3),  # 26x26, RF 3
+            nn.ReLU(),
+            nn.BatchNorm2d(12),
+            nn.Conv2d(12, 10, 3),  # 24x24, RF 5
+            nn.ReLU(),
+            nn.BatchNorm2d(10),
+        )
+        self.transition1 = nn.Sequential(
+            nn.Conv2d(10, 10, 1),  # 24x24, RF 5
+            nn.MaxPool2d(2, 2),  # 12x12, RF 6
+        )
+        self.block2 = nn.Sequential(
+            nn.Conv2d(10, 6, 3),  # 10x10, RF 10
+            nn.ReLU(),
+            nn.Dropout(0.12278445643468902),
+            nn.BatchNorm2d(6),
+        )
+        self.transition2 = nn.Sequential(
+            nn.MaxPool2d(2, 2),  # 5x5, RF 12
+        )
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),  # 1x1, RF 28
+            nn.Conv2d(6, 10, 1),  # 1x1, RF 28
+        )
+
+    def forward(self, x):
+        x = self.block1(x)
+        x = self.transition1(x)
+        x = self.block2(x)
+        x = self.transition2(x)
+        x = self.head(x)
+        return x.flatten(1)
