@@ -102,7 +102,7 @@ class Recorder(TorchFunctionMode):
         self.counters: dict[tuple[str, str], int] = {}
         self.calls: dict[str, int] = {}
         self.started = 0
-        self.paths: dict[int, tuple[str, bool]] = {}
+        self.paths: dict[int, tuple[str, bool, bool]] = {}  # id -> (path, is a leaf, is TorchScript)
         self.tree: stats.ModuleTree | None = None
         self.warnings: list[str] = []
         self.failed_at: str | None = None
