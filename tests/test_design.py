@@ -72,6 +72,8 @@ def test_infeasible_candidates_never_reach_the_trainer(tmp_path, mnist_dir, monk
         assert t["params"] == sum(p.numel() for p in built.parameters()) > 100
         assert t["reason"] == f"params {t['params']:,} (limit <= 100)"
         assert t["val_acc"] == [] and t["seconds"] < 5
+    with sqlite3.connect(tmp_path / "out" / "study.db") as conn:  # left out of the sampler's model
+        assert [state for (state,) in conn.execute("select state from trials order by number")] == ["FAIL"] * 4
 
 
 def test_rf_constraint_is_the_trace_s(tmp_path, mnist_dir):

@@ -255,6 +255,10 @@ class _EpochClock(SilentReporter):
         self.started = time.perf_counter()
 
 
+class Rejected(Exception):
+    """A candidate that breaks a constraint, told apart from a failed trial by its `state` attribute."""
+
+
 def _verdict_seconds(started: float, sampled: float) -> dict:
     """What deciding a candidate cost: `sample_seconds`, the space function (the sampler choosing its
     values, the module built), and `check_seconds`, the trace and the constraint check after it."""
@@ -274,13 +278,14 @@ class Objective:
 
     @staticmethod
     def _infeasible(trial, started: float, sampled: float, reason: str, numbers: dict | None = None):
-        """Recorded with its numbers and the reason; no training."""
-        import optuna
-
+        """Recorded with its numbers and the reason; no training. Ended as Optuna's FAIL, which the
+        sampler leaves out, so that it models accuracy on trained candidates only and its random start
+        counts trained ones (as pruned, rejections filled the issue-22 search's ten random start trials,
+        and TPE modelled accuracy from the first trained ones it happened to see)."""
         attrs = {**(numbers or {}), "state": "infeasible", "reason": reason, **_verdict_seconds(started, sampled)}
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
-        raise optuna.TrialPruned(reason)
+        raise Rejected(reason)
 
     def _budget(self):
         from rfkit.checks import budget as budgets
