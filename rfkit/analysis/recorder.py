@@ -164,8 +164,7 @@ class Recorder(TorchFunctionMode):
             for t in outputs:
                 self.states[id(t)] = (t, None)
             if outputs:
-                self._record_untracked(OpCall(rule_name, func, args, kwargs, [], *_shapes(arg_tensors, outputs)),
-                                       display, arg_tensors, outputs)
+                self._record_untracked(rule_name, func, args, kwargs, display, arg_tensors, outputs)
             return result
         if not outputs or op is not None and op.passes_rf and len(outputs) == 1 and len(stateful) == 1:
             if outputs:
@@ -245,12 +244,13 @@ class Recorder(TorchFunctionMode):
             outputs = tensors_in(result)
             arg_tensors = tensors_in(args) + tensors_in(kwargs) if kwargs else tensors_in(args)
             if outputs and arg_tensors:
-                self._record_untracked(OpCall(rule_name, func, args, kwargs, [], *_shapes(arg_tensors, outputs)),
-                                       display, arg_tensors, outputs)
+                self._record_untracked(rule_name, func, args, kwargs, display, arg_tensors, outputs)
         return result
 
-    def _record_untracked(self, call: OpCall, display: str, arg_tensors: list, outputs: list):
+    def _record_untracked(self, rule_name: str, func, args: tuple, kwargs: dict, display: str, arg_tensors: list,
+                          outputs: list):
         """An op on inputs the RF is not measured in: a layer with shapes and MACs but no RF columns."""
+        call = OpCall(rule_name, func, args, kwargs, [], *_shapes(arg_tensors, outputs))
         owner, name = self._place(display)
         tracked = [t for t in arg_tensors if self.tracks(t)]
         in_shapes = tuple(call.in_shapes)
