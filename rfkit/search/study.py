@@ -77,8 +77,10 @@ def mask(url: str) -> str:
 # -- the space --------------------------------------------------------------------------------------------
 
 def study_name_for(space: str) -> str:
-    base = Path(space.split(":")[0]).stem if ":" in space else space
-    return f"{base}-{space.rsplit(':', 1)[1]}" if ":" in space else base
+    if ":" not in space:
+        return space
+    module, _, function = space.rpartition(":")
+    return f"{Path(module).stem}-{function}"
 
 
 # -- storage ----------------------------------------------------------------------------------------------
@@ -378,10 +380,10 @@ def first_rung(epochs: int) -> int:
     return max(1, round(epochs / 5))
 
 
-def work(settings: Settings, index: int, on_trial=None) -> None:
-    """One worker: read the data once, then run trials until the study holds `settings.trials` (counting
-    the running ones, so that workers stop together), or the timeout. `on_trial(record)` hears of each
-    trial this worker finishes."""
+def work(settings: Settings, index: int, on_trial=None, splits=None) -> None:
+    """One worker: read the data once (or take the (train, test) `splits` already read), then run trials
+    until the study holds `settings.trials` (counting the running ones, so that workers stop together),
+    or the timeout. `on_trial(record)` hears of each trial this worker finishes."""
     import optuna
     import torch
 
@@ -400,7 +402,8 @@ def work(settings: Settings, index: int, on_trial=None) -> None:
                                               reduction_factor=3))
     space, size = resolve_space(settings.space)
     root = Path(settings.data_dir)
-    splits = (data.load_split(settings.dataset, root, train=True), data.load_split(settings.dataset, root, train=False))
+    splits = splits or (data.load_split(settings.dataset, root, train=True),
+                        data.load_split(settings.dataset, root, train=False))
     objective = Objective(settings, splits, space, size)
     study.set_user_attr(f"worker {objective.worker}", time.time())
 
@@ -660,8 +663,9 @@ def design(space: str = "mnist", *, dataset: str = "mnist", max_params: int | No
                         storage=url, study=name, out=str(out), seed=seed, workers=workers, timeout=timeout,
                         device=device, data_dir=str(data_dir or data.default_data_dir()), val=val,
                         threads=threads or max(1, cpus // workers))
-    data.load_split(dataset, Path(settings.data_dir), train=False)  # missing data: one line, nothing written
-    held_out(len(data.load_split(dataset, Path(settings.data_dir), train=True)), val)  # --val too large: the same
+    test = data.load_split(dataset, Path(settings.data_dir), train=False)  # missing data: one line, nothing written
+    train = data.load_split(dataset, Path(settings.data_dir), train=True)
+    held_out(len(train), val)  # --val too large: the same
     out.mkdir(parents=True, exist_ok=True)
     study_obj = open_study(settings)
     fail_orphans(study_obj)
@@ -678,7 +682,7 @@ def design(space: str = "mnist", *, dataset: str = "mnist", max_params: int | No
 
     try:
         if workers == 1:
-            work(settings, 0, on_trial=on_trial)
+            work(settings, 0, on_trial=on_trial, splits=(train, test))
         else:
             _run_processes(settings, study_obj, on_trial)
     finally:
