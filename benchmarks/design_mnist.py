@@ -3,7 +3,7 @@ count, then a report read from the study's design.json.
 
     python benchmarks/design_mnist.py [--max-params 6000] [--min-rf 28] [--epochs 15] [--trials 300]
                                       [--out benchmarks/results/design_mnist] [--data-dir ../shared/data]
-                                      [--timeout SECONDS] [--workers N] [--report-only]
+                                      [--timeout SECONDS] [--workers N] [--start POINT ...] [--report-only]
 
 Re-running resumes the study from OUT/study.db (a killed run loses only its running trial).
 The report: trials sampled, rejected before training by the exact trace (and what a rejection
@@ -74,6 +74,9 @@ def main() -> int:
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--threads", type=int, default=None, help="threads per worker (default: cores / workers)")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--start", nargs="*", default=["MnistNet_3", str(ROOT / "benchmarks" / "design_mnist_start.json")],
+                        help="points tried first (default: the hand design, rejected by the budget, and three "
+                             "of its narrower neighbours with its recipe)")
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args()
     import torch
@@ -84,7 +87,7 @@ def main() -> int:
     if not args.report_only:
         rfkit.design("mnist", max_params=args.max_params, min_rf=args.min_rf, epochs=args.epochs, trials=args.trials,
                      timeout=args.timeout, study=args.study, out=args.out, data_dir=args.data_dir, threads=threads,
-                     workers=args.workers)
+                     workers=args.workers, start=args.start)
     data = json.loads((args.out / "design.json").read_text())
     report = {"command": " ".join(sys.argv), "torch": torch.__version__, **cost(data, threads)}
     (args.out / "cost.json").write_text(json.dumps(report, indent=2) + "\n")

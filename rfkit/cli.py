@@ -432,6 +432,9 @@ def design_command(
     val: int = typer.Option(10_000, help="Training images held out (the last ones) to select on."),
     threads: Optional[int] = typer.Option(None, help="CPU threads per worker (default: the cores split between "
                                                      "the workers)."),
+    start: Optional[list[str]] = typer.Option(None, help="A point to try first (repeatable): a documented "
+                                                         "network (MnistNet_3) or a .json file of parameter "
+                                                         "values, one point or a list."),
 ):
     """Search a space for the best network under a budget: constraints decided by the exact trace before
     any training, candidates trained by rfkit's trainer and pruned on validation accuracy, on Optuna."""
@@ -440,7 +443,7 @@ def design_command(
     result = rfkit.design(space, dataset=dataset, max_params=max_params, max_macs=max_macs, min_rf=_rf_option(min_rf),
                           trials=trials, timeout=timeout, epochs=epochs, storage=storage, study=study, workers=workers,
                           out=out, seed=seed, device=parse_device(device, meta=False), data_dir=data_dir, val=val,
-                          threads=threads, progress=RichProgress(console))
+                          threads=threads, start=start or (), progress=RichProgress(console))
     console.print(result._table())
     say(f"wrote {result.out / 'design.json'}, trials.csv, front.png" +
         (f" and best.py (trial {result.best['number']}): rfkit train {result.out / 'best.py'}:Net"

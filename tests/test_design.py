@@ -198,6 +198,48 @@ def test_rerunning_completes_the_study_to_its_total(tmp_path, mnist_dir):
     assert f"{again.best['params']:,}" in str(again) and "complete" in str(again)
 
 
+def test_start_points_are_tried_first_and_queued_once(tmp_path, mnist_dir):
+    points = tmp_path / "points.json"
+    points.write_text(json.dumps([{"w1": 4}, {"w1": 8, "w2": 8}]))
+    start = [{"w1": 6, "w2": 16}, str(points)]
+    first = design(tmp_path, mnist_dir, trials=3, epochs=1, start=start)
+    assert [t["start"] for t in first.trials] == ["given", "points.json[0]", "points.json[1]"]
+    assert first.trials[0]["hyperparams"] == {"w1": 6, "w2": 16}
+    assert first.trials[1]["hyperparams"]["w1"] == 4 and first.trials[1]["hyperparams"]["w2"] in (8, 12, 16)
+    assert first.trials[2]["hyperparams"] == {"w1": 8, "w2": 8}
+    again = design(tmp_path, mnist_dir, trials=5, epochs=1, start=start)  # resumed: the points are not queued again
+    assert [t["start"] for t in again.trials] == ["given", "points.json[0]", "points.json[1]", None, None]
+
+
+def test_a_documented_start_point_over_the_budget_is_rejected_by_the_trace(tmp_path, mnist_dir):
+    with pytest.raises(RfkitError, match=r"fewest params 6,544 \(trial 0; --max-params 6,000\)"):
+        design(tmp_path, mnist_dir, space="mnist", trials=1, epochs=1, max_params=6000, start=["MnistNet_3"])
+    (trial,) = json.loads((tmp_path / "out" / "design.json").read_text())["trials"]
+    assert (trial["start"], trial["state"], trial["params"]) == ("MnistNet_3", "infeasible", 6544)
+    assert trial["hyperparams"] == spaces.POINTS["MnistNet_3"]
+
+
+@pytest.mark.parametrize("start, message", [
+    ("NoSuchNet", "--start 'NoSuchNet': give a documented network (MnistNet_1"),
+    ("missing.json", "--start missing.json: no such file or directory"),
+    ("bad.json", "--start bad.json: not JSON (Expecting property name"),
+    ("list.json", "--start list.json[0]: a point is an object of parameter names to values"),
+])
+def test_a_bad_start_point_is_one_line_exit_2_and_writes_nothing(tmp_path, start, message):
+    (tmp_path / "bad.json").write_text("{w1: 4")
+    (tmp_path / "list.json").write_text("[[4, 8]]")
+    run = cli("mnist", "--start", start, "--out", tmp_path / "o", cwd=tmp_path)
+    assert run.returncode == 2, run.stderr
+    assert message in run.stderr and len(run.stderr.strip().splitlines()) == 1 and "Traceback" not in run.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_documented_start_point_belongs_to_the_built_in_space(tmp_path, mnist_dir):
+    with pytest.raises(RfkitError, match="--start MnistNet_3: a point of the built-in mnist space"):
+        design(tmp_path, mnist_dir, start=["MnistNet_3"])
+    assert not (tmp_path / "out").exists()
+
+
 def test_rfkit_runs_reads_a_design_directory(tmp_path, mnist_dir):
     result = design(tmp_path, mnist_dir, trials=2, epochs=1)
     rows = rfkit.runs([tmp_path / "out"])

@@ -457,7 +457,7 @@ def record(trial) -> dict:
                                  if "check_seconds" in attrs else None),
             "sample_seconds": attrs.get("sample_seconds"), "check_seconds": attrs.get("check_seconds"),
             "epoch_seconds": attrs.get("epoch_seconds", []), "train_seconds": attrs.get("train_seconds", []),
-            "threads": attrs.get("threads"),
+            "threads": attrs.get("threads"), "start": attrs.get("start"),
             "hyperparams": dict(trial.params), "file": None}
 
 
@@ -619,7 +619,7 @@ def design(space: str = "mnist", *, dataset: str = "mnist", max_params: int | No
            max_macs: int | None = None, min_rf=None, trials: int = 20, timeout: float | None = None,
            epochs: int = 15, storage: str | None = None, study: str | None = None, workers: int = 1,
            out=None, seed: int = 1, device: str = "auto", data_dir=None, val: int = DEFAULT_VAL,
-           threads: int | None = None, progress=True) -> DesignResult:
+           threads: int | None = None, start=(), progress=True) -> DesignResult:
     """Search `space` for the network with the best validation accuracy after `epochs` under the
     constraints (`max_params`, `max_macs`, `min_rf`: the rules of `rfkit check`), and read the study back.
 
@@ -627,7 +627,10 @@ def design(space: str = "mnist", *, dataset: str = "mnist", max_params: int | No
     takes an Optuna trial and returns an nn.Module. `trials`: the study's total (a re-run completes it).
     `storage`: any Optuna storage URL (default an SQLite file `out/study.db`); `study`: its name (default
     the space's); `workers`: processes on this machine (threads split between them); `val`: training images
-    held out (the last ones) to select on. `progress`: a line per finished trial and a bar (True), None/
+    held out (the last ones) to select on. `start`: points the study tries first (Optuna's enqueue_trial):
+    names of the built-in space's documented networks (MnistNet_3), dicts of parameter values, or JSON
+    files of one or a list; a point may give some values only (the sampler draws the rest), and a point
+    the study already holds is not queued again. `progress`: a line per finished trial and a bar (True), None/
     False, or an object with `start(settings, done)`, `trial(record)`, `close()`.
     """
     from rfkit.checks import budget as budgets
@@ -646,6 +649,7 @@ def design(space: str = "mnist", *, dataset: str = "mnist", max_params: int | No
         raise RfkitError(f"--val {val!r}: needs a positive integer (the training images held out to select on)")
     if dataset not in data.DATASETS:
         raise RfkitError(f"--dataset {dataset!r}: choose one of {', '.join(data.DATASETS)}")
+    points = start_points(start, space)
     constraints = budgets.checked(dict(max_params=max_params, max_macs=max_macs, min_rf=min_rf), "",
                                   lambda key: "--" + key.replace("_", "-"))
     function, size = resolve_space(space)
@@ -669,6 +673,8 @@ def design(space: str = "mnist", *, dataset: str = "mnist", max_params: int | No
     out.mkdir(parents=True, exist_ok=True)
     study_obj = open_study(settings)
     fail_orphans(study_obj)
+    for label, point in points:
+        study_obj.enqueue_trial(point, user_attrs={"start": label}, skip_if_exists=True)
     watcher = _progress(progress)
     finished, _ = _counts(study_obj)
     watcher.start(settings, finished)
@@ -691,6 +697,39 @@ def design(space: str = "mnist", *, dataset: str = "mnist", max_params: int | No
     if result.trials and not any(r["state"] in ("complete", "pruned", "failed") for r in result.trials):
         raise _no_feasible(result)
     return result
+
+
+def start_points(start, space: str) -> list[tuple[str, dict]]:
+    """(label, parameter values) for each `--start` item: a documented network's name (the built-in
+    space's `POINTS`), a dict, or a JSON file holding one or a list; refused in one line before anything
+    is written."""
+    from rfkit.search.space import BUILT_IN, POINTS
+
+    points = []
+    for item in [start] if isinstance(start, (str, dict, Path)) else list(start or ()):
+        if isinstance(item, dict):
+            found = [("given", item)]
+        elif isinstance(item, str) and item in POINTS:
+            if space not in BUILT_IN:
+                raise RfkitError(f"--start {item}: a point of the built-in mnist space, not of {space}")
+            found = [(item, POINTS[item])]
+        elif Path(item).suffix == ".json":
+            try:
+                loaded = json.loads(Path(item).read_text())
+            except OSError as exc:
+                raise RfkitError(f"--start {item}: {exc.strerror.lower()}") from None
+            except ValueError as exc:
+                raise RfkitError(f"--start {item}: not JSON ({exc})") from None
+            loaded = loaded if isinstance(loaded, list) else [loaded]
+            found = [(f"{Path(item).name}[{i}]", point) for i, point in enumerate(loaded)]
+        else:
+            raise RfkitError(f"--start {item!r}: give a documented network ({', '.join(POINTS)}) or a .json "
+                             f"file of parameter values (one point or a list)")
+        for label, point in found:
+            if not isinstance(point, dict) or not point or not all(isinstance(k, str) for k in point):
+                raise RfkitError(f"--start {label}: a point is an object of parameter names to values")
+        points += found
+    return points
 
 
 def _run_processes(settings: Settings, study, on_trial) -> None:
