@@ -363,6 +363,7 @@ def test_transposed_conv_and_bilinear_upsampling_are_marked_approximate():
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rfkit.analysis import meta as _meta
 from rfkit.analysis import ops
 from rfkit.analysis.meta import adaptive_output as _adaptive_output, conv_output as _conv_output, empty_like as _empty_like
 
@@ -435,6 +436,62 @@ def test_empty_like_shortcut_keeps_torchs_layout(shape, rng):
         return [s for n, s in zip(t.shape, t.stride()) if n != 1], t.is_contiguous()
 
     assert ours.shape == torchs.shape and layout(ours) == layout(torchs)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(1, 3), max_size=2), st.integers(1, 5), st.integers(0, 5), st.integers(1, 6),
+       st.integers(1, 6), st.sampled_from(["ok", "ok", "ok", "k_dim", "v_len", "lead", "dtype", "mask", "gqa"]))
+def test_sdpa_shortcut_equals_the_meta_kernel_or_steps_aside(lead, length, key_length, dim, v_dim, flaw):
+    m = "meta"
+    q = torch.empty(*lead, length, dim, device=m)
+    k = torch.empty(*lead, key_length, dim + (flaw == "k_dim"), device=m)
+    v = torch.empty(*lead, key_length + (flaw == "v_len"), v_dim, device=m,
+                    dtype=torch.float64 if flaw == "dtype" else torch.float32)
+    if flaw == "lead":
+        k = k.unsqueeze(0)
+    kwargs = {"attn_mask": torch.ones(length, key_length, dtype=torch.bool, device=m)} if flaw == "mask" else \
+        {"enable_gqa": True} if flaw == "gqa" else {}
+    got = _meta.shortcut(ops.OPS["scaled_dot_product_attention"], "F.scaled_dot_product_attention", (q, k, v), kwargs)
+    try:
+        expected = F.scaled_dot_product_attention(q, k, v, **kwargs)
+    except (RuntimeError, ValueError, IndexError):
+        assert got is None
+        return
+    assert flaw not in ("mask", "gqa") or got is None
+    if got is not None:
+        assert (got.shape, got.stride(), got.dtype) == (expected.shape, expected.stride(), expected.dtype)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.booleans(), st.integers(1, 4), st.integers(1, 4), st.sampled_from([1, 2, 4]), st.booleans(), st.booleans(),
+       st.booleans(), st.sampled_from(["ok", "ok", "ok", "embed", "heads", "key_len", "batch", "kdim", "mask", "bias_k"]))
+def test_mha_shortcut_equals_the_meta_kernel_or_steps_aside(batched, length, key_length, heads, need_weights, average,
+                                                            bias, flaw):
+    m, embed = "meta", 8
+    module = nn.MultiheadAttention(embed, heads, bias=bias, kdim=4 if flaw == "kdim" else None,
+                                   add_bias_kv=flaw == "bias_k", device=m)
+    lead = (3,) if batched else ()
+    query = torch.empty(length, *lead, embed + (flaw == "embed"), device=m)
+    key = torch.empty(key_length, *((2,) if batched and flaw == "batch" else lead), 4 if flaw == "kdim" else embed,
+                      device=m)
+    value = key if flaw != "key_len" else torch.empty(key_length + 1, *key.shape[1:], device=m)
+    args = (query, key, value, embed, heads + (flaw == "heads"), module.in_proj_weight, module.in_proj_bias,
+            module.bias_k, module.bias_v, False, 0.0, module.out_proj.weight, module.out_proj.bias)
+    kwargs = {"training": False, "need_weights": need_weights, "average_attn_weights": average,
+              "attn_mask": torch.zeros(length, key_length, device=m) if flaw == "mask" else None}
+    if flaw == "kdim":
+        kwargs.update(use_separate_proj_weight=True, q_proj_weight=module.q_proj_weight,
+                      k_proj_weight=module.k_proj_weight, v_proj_weight=module.v_proj_weight)
+    got = _meta.shortcut(ops.OPS["multi_head_attention_forward"], "F.multi_head_attention_forward", args, kwargs)
+    try:
+        expected = F.multi_head_attention_forward(*args, **kwargs)
+    except (RuntimeError, AssertionError, ValueError):
+        assert got is None
+        return
+    assert flaw not in ("mask", "bias_k", "kdim") or got is None
+    if got is not None:
+        assert [None if t is None else (t.shape, t.stride(), t.dtype) for t in got] == \
+            [None if t is None else (t.shape, t.stride(), t.dtype) for t in expected]
 
 
 BOUND_OPS = [F.conv2d, F.conv_transpose2d, F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d, F.interpolate,

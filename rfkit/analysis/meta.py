@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 
 import torch
+import torch.nn.functional as F
 
 from rfkit.analysis import ops
 
@@ -132,6 +133,54 @@ def _broadcast(x: torch.Tensor, args: tuple, kwargs: dict, in_place: bool) -> to
     return torch.empty(shape, dtype=torch.result_type(x, other), device="meta")
 
 
+def _meta_tensors(*values) -> bool:
+    return all(isinstance(v, torch.Tensor) and v.device.type == "meta" for v in values)
+
+
+def _sdpa(q: torch.Tensor, args: tuple, kwargs: dict, in_place: bool) -> torch.Tensor | None:
+    """F.scaled_dot_product_attention's output, (..., L, Ev) as its meta kernel makes it, for q, k, v of
+    one dtype and the same leading dims; with a mask or grouped-query attention, the kernel."""
+    bound = ops.bind(F.scaled_dot_product_attention, args, kwargs)
+    k, v = bound.get("key"), bound.get("value")
+    if (not bound or bound["attn_mask"] is not None or bound.get("enable_gqa") or not _meta_tensors(k, v)
+            or not q.dim() == k.dim() == v.dim() >= 2 or not q.dtype == k.dtype == v.dtype
+            or not q.dtype.is_floating_point or q.shape[:-2] != k.shape[:-2] or k.shape[:-2] != v.shape[:-2]
+            or q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2] or 0 in q.shape or 0 in k.shape):
+        return None
+    return torch.empty((*q.shape[:-1], v.shape[-1]), dtype=q.dtype, device="meta")
+
+
+def _mha(query: torch.Tensor, args: tuple, kwargs: dict, in_place: bool) -> tuple | None:
+    """F.multi_head_attention_forward's (output, weights or None) on meta (its kernel runs the whole
+    block as meta Python references: two thirds of a ViT-B/16 trace), for the packed projection
+    nn.MultiheadAttention makes without kdim/vdim, masks, bias_k/v or static keys; else the kernel."""
+    b = ops.bind(F.multi_head_attention_forward, args, kwargs)
+    if not b:
+        return None
+    key, value, w_in, b_in = b["key"], b["value"], b["in_proj_weight"], b["in_proj_bias"]
+    w_out, b_out, heads, embed = b["out_proj_weight"], b["out_proj_bias"], b["num_heads"], b["embed_dim_to_check"]
+    if (b["use_separate_proj_weight"] or b["bias_k"] is not None or b["bias_v"] is not None or b["add_zero_attn"]
+            or b["key_padding_mask"] is not None or b["attn_mask"] is not None or b["is_causal"]
+            or b["static_k"] is not None or b["static_v"] is not None
+            or not _meta_tensors(key, value, w_in, w_out) or b_in is not None and not _meta_tensors(b_in)
+            or b_out is not None and not _meta_tensors(b_out)
+            or not isinstance(heads, int) or isinstance(heads, bool) or heads < 1 or not isinstance(embed, int)
+            or query.dim() not in (2, 3) or not query.dim() == key.dim() == value.dim()
+            or not query.dtype == key.dtype == value.dtype == w_in.dtype == w_out.dtype
+            or not query.dtype.is_floating_point or query.shape[-1] != embed or embed % heads
+            or key.shape != value.shape or key.shape[-1] != embed or query.shape[1:-1] != key.shape[1:-1]
+            or w_in.shape != (3 * embed, embed) or b_in is not None and b_in.shape != (3 * embed,)
+            or w_out.shape != (embed, embed) or b_out is not None and b_out.shape != (embed,)
+            or 0 in query.shape or 0 in key.shape):
+        return None
+    out = torch.empty(query.shape, dtype=query.dtype, device="meta")
+    if not b["need_weights"]:
+        return out, None
+    batch = query.shape[1:2] if query.dim() == 3 else ()
+    per_head = () if b["average_attn_weights"] else (heads,)
+    return out, torch.empty((*batch, *per_head, query.shape[0], key.shape[0]), dtype=query.dtype, device="meta")
+
+
 def _conv(nd: int):
     def output(x: torch.Tensor, args: tuple, kwargs: dict, in_place: bool) -> torch.Tensor | None:
         return conv_output(nd, args, kwargs)
@@ -149,6 +198,8 @@ def _adaptive(nd: int):
 ops.register_op(*_SHAPE_PRESERVING, meta=_like_input)
 ops.register_op("add", "sub", "mul", "div", "maximum", "minimum", meta=_broadcast)
 ops.register_op("linear", meta=_linear)
+ops.register_op("scaled_dot_product_attention", meta=_sdpa)
+ops.register_op("multi_head_attention_forward", meta=_mha)
 for _nd in (1, 2, 3):
     ops.register_op(f"conv{_nd}d", meta=_conv(_nd))
     ops.register_op(f"adaptive_avg_pool{_nd}d", meta=_adaptive(_nd))
