@@ -1,8 +1,9 @@
 """Outputs on the `meta` device made from shape formulas. torch's meta kernels for many ops are
 Python reference implementations (a meta `empty_like` costs 100x a real one, a meta batch norm
-over a millisecond), so the recorder makes the outputs of convolutions, global pools,
-shape-preserving and broadcasting ops itself, and calls the kernel for anything unusual (which
-also brings its error message to the user). Each formula is the `meta` field of its op's
+over a millisecond, multi-head attention two thirds of a ViT's trace), so the recorder makes
+the outputs of convolutions, global pools, attention, shape-preserving and broadcasting ops
+itself, and calls the kernel for anything unusual (which also brings its error message to the
+user). Each formula is the `meta` field of its op's
 registry record (ops.py). tests/test_tracing.py compares every shortcut with the kernel it
 stands in for.
 """
