@@ -1,7 +1,7 @@
 """The issue-22 search, and what it cost: `rfkit design mnist` under MnistNet_3's parameter
 count, then a report read from the study's design.json.
 
-    python benchmarks/design_mnist.py [--max-params 6000] [--min-rf 28] [--epochs 15] [--trials 300]
+    python benchmarks/design_mnist.py [--max-params 6000] [--min-rf 28] [--epochs 15] [--trials 1500]
                                       [--out benchmarks/results/design_mnist] [--data-dir ../shared/data]
                                       [--timeout SECONDS] [--workers N] [--start POINT ...] [--report-only]
 
@@ -67,7 +67,7 @@ def main() -> int:
     parser.add_argument("--max-params", type=int, default=6000)
     parser.add_argument("--min-rf", type=int, default=28)
     parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--trials", type=int, default=300)
+    parser.add_argument("--trials", type=int, default=1500, help="the study's total; rejections count (most samples of the sampler's good region break the budget, at 0.1 s each)")
     parser.add_argument("--timeout", type=float, default=None)
     parser.add_argument("--study", default="mnist-6000")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "design_mnist")
