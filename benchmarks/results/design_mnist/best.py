@@ -1,4 +1,4 @@
-"""Trial 45 of the rfkit design study 'mnist-6000' (space mnist, mnist): 5,048 parameters, 1,846,320 MACs, RF 46, best validation accuracy 98.21% in 15 epochs, test 97.88% at the last.
+"""Trial 104 of the rfkit design study 'mnist-6000' (space mnist, mnist): 5,672 parameters, 1,000,384 MACs, RF 28, best validation accuracy 99.28% in 15 epochs, test 99.35% at the last.
 
 Exported by `rfkit design`; train it with `rfkit train THIS_FILE.py:Net` (the recipe below),
 print its RF table with `rfkit table THIS_FILE.py:Net`.
@@ -13,57 +13,53 @@ class Net(nn.Module):
     input_size = (1, 28, 28)
     recipe = Recipe(
         optimizer='SGD',
-        optimizer_kwargs={'lr': 0.011230378647287344, 'momentum': 0.9},
-        schedule=None,
+        optimizer_kwargs={'lr': 0.05, 'momentum': 0.9},
+        schedule=Schedule('StepLR', {'step_size': 4, 'gamma': 0.35}, per='epoch'),
         epochs=15,
         batch_size=128,
-        train_transforms=('ToTensor()', 'Normalize((0.1307,), (0.3081,))'),
+        train_transforms=('RandomRotation((-7.0, 7.0), fill=(1,))', 'RandomAffine(degrees=15)', 'ToTensor()', 'Normalize((0.1307,), (0.3081,))'),
         test_transforms=('ToTensor()', 'Normalize((0.1307,), (0.3081,))'),
-        dropout=0.06386382202238015,
+        dropout=0.01,
     )
 
     def __init__(self):
         super().__init__()
         self.block1 = nn.Sequential(
-            nn.Conv2d(1, 4, 3, padding=1, bias=False),  # 28x28, RF 3
-            nn.BatchNorm2d(4),
+            nn.Conv2d(1, 8, 3, bias=False),  # 26x26, RF 3
+            nn.BatchNorm2d(8),
             nn.ReLU(),
-            nn.Dropout(0.06386382202238015),
-            nn.Conv2d(4, 20, 3, padding=1, bias=False),  # 28x28, RF 5
-            nn.BatchNorm2d(20),
+            nn.Dropout(0.01),
+            nn.Conv2d(8, 16, 3, bias=False),  # 24x24, RF 5
+            nn.BatchNorm2d(16),
             nn.ReLU(),
-            nn.Dropout(0.06386382202238015),
-            nn.Conv2d(20, 4, 3, padding=1, bias=False),  # 28x28, RF 7
-            nn.BatchNorm2d(4),
-            nn.ReLU(),
-            nn.Dropout(0.06386382202238015),
+            nn.Dropout(0.01),
         )
         self.transition1 = nn.Sequential(
-            nn.Conv2d(4, 6, 1, bias=False),  # 28x28, RF 7
-            nn.MaxPool2d(2, 2),  # 14x14, RF 8
+            nn.Conv2d(16, 8, 1, bias=False),  # 24x24, RF 5
+            nn.MaxPool2d(2, 2),  # 12x12, RF 6
         )
         self.block2 = nn.Sequential(
-            nn.Conv2d(6, 12, 3, padding=1, bias=False),  # 14x14, RF 12
+            nn.Conv2d(8, 8, 3, bias=False),  # 10x10, RF 10
             nn.ReLU(),
-            nn.BatchNorm2d(12),
-            nn.Conv2d(12, 14, 3, padding=1, bias=False),  # 14x14, RF 16
+            nn.BatchNorm2d(8),
+            nn.Dropout(0.01),
+            nn.Conv2d(8, 16, 3, bias=False),  # 8x8, RF 14
             nn.ReLU(),
-            nn.BatchNorm2d(14),
-            nn.Conv2d(14, 10, 3, padding=1, bias=False),  # 14x14, RF 20
+            nn.BatchNorm2d(16),
+            nn.Dropout(0.01),
+            nn.Conv2d(16, 16, 3, bias=False),  # 6x6, RF 18
             nn.ReLU(),
-            nn.BatchNorm2d(10),
-        )
-        self.transition2 = nn.Sequential(
-            nn.MaxPool2d(2, 2),  # 7x7, RF 22
+            nn.BatchNorm2d(16),
+            nn.Dropout(0.01),
         )
         self.head = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1),  # 1x1, RF 46
+            nn.AdaptiveAvgPool2d(1),  # 1x1, RF 28
+            nn.Conv2d(16, 10, 1, bias=False),  # 1x1, RF 28
         )
 
     def forward(self, x):
         x = self.block1(x)
         x = self.transition1(x)
         x = self.block2(x)
-        x = self.transition2(x)
         x = self.head(x)
         return x.flatten(1)

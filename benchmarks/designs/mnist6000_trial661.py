@@ -1,0 +1,64 @@
+"""Trial 661 of the rfkit design study 'mnist-6000' (space mnist, mnist): 5,160 parameters, 595,672 MACs, RF 28, best validation accuracy 99.25% in 15 epochs, test 99.19% at the last.
+
+Exported by `rfkit design`; train it with `rfkit train THIS_FILE.py:Net` (the recipe below),
+print its RF table with `rfkit table THIS_FILE.py:Net`.
+"""
+import torch.nn as nn
+
+from rfkit.train.recipe import Recipe, Schedule
+
+
+class Net(nn.Module):
+    dataset = 'mnist'
+    input_size = (1, 28, 28)
+    recipe = Recipe(
+        optimizer='SGD',
+        optimizer_kwargs={'lr': 0.07067330715048202, 'momentum': 0.9},
+        schedule=Schedule('StepLR', {'step_size': 4, 'gamma': 0.30032702979131654}, per='epoch'),
+        epochs=15,
+        batch_size=128,
+        train_transforms=('ToTensor()', 'Normalize((0.1307,), (0.3081,))'),
+        test_transforms=('ToTensor()', 'Normalize((0.1307,), (0.3081,))'),
+        dropout=0.03674628620624531,
+    )
+
+    def __init__(self):
+        super().__init__()
+        self.block1 = nn.Sequential(
+            nn.Conv2d(1, 20, 3, bias=False),  # 26x26, RF 3
+            nn.BatchNorm2d(20),
+            nn.ReLU(),
+            nn.Dropout(0.03674628620624531),
+        )
+        self.transition1 = nn.Sequential(
+            nn.Conv2d(20, 8, 1, bias=False),  # 26x26, RF 3
+            nn.MaxPool2d(2, 2),  # 13x13, RF 4
+        )
+        self.block2 = nn.Sequential(
+            nn.Conv2d(8, 12, 3, bias=False),  # 11x11, RF 8
+            nn.ReLU(),
+            nn.BatchNorm2d(12),
+            nn.Dropout(0.03674628620624531),
+            nn.Conv2d(12, 24, 3, bias=False),  # 9x9, RF 12
+            nn.ReLU(),
+            nn.BatchNorm2d(24),
+            nn.Dropout(0.03674628620624531),
+            nn.Conv2d(24, 4, 3, bias=False),  # 7x7, RF 16
+            nn.ReLU(),
+            nn.BatchNorm2d(4),
+            nn.Dropout(0.03674628620624531),
+            nn.Conv2d(4, 10, 3, bias=False),  # 5x5, RF 20
+            nn.ReLU(),
+            nn.BatchNorm2d(10),
+            nn.Dropout(0.03674628620624531),
+        )
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),  # 1x1, RF 28
+        )
+
+    def forward(self, x):
+        x = self.block1(x)
+        x = self.transition1(x)
+        x = self.block2(x)
+        x = self.head(x)
+        return x.flatten(1)

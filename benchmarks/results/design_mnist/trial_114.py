@@ -1,0 +1,61 @@
+"""Trial 114 of the rfkit design study 'mnist-6000' (space mnist, mnist): 5,312 parameters, 501,792 MACs, RF 28, best validation accuracy 98.83% in 15 epochs, test 98.72% at the last.
+
+Exported by `rfkit design`; train it with `rfkit train THIS_FILE.py:Net` (the recipe below),
+print its RF table with `rfkit table THIS_FILE.py:Net`.
+"""
+import torch.nn as nn
+
+from rfkit.train.recipe import Recipe, Schedule
+
+
+class Net(nn.Module):
+    dataset = 'mnist'
+    input_size = (1, 28, 28)
+    recipe = Recipe(
+        optimizer='SGD',
+        optimizer_kwargs={'lr': 0.006097695507374007, 'momentum': 0.9},
+        schedule=Schedule('StepLR', {'step_size': 5, 'gamma': 0.10309878778566162}, per='epoch'),
+        epochs=15,
+        batch_size=128,
+        train_transforms=('RandomRotation((-7.0, 7.0), fill=(1,))', 'RandomAffine(degrees=15)', 'ToTensor()', 'Normalize((0.1307,), (0.3081,))'),
+        test_transforms=('ToTensor()', 'Normalize((0.1307,), (0.3081,))'),
+        dropout=0.0026825274079676532,
+    )
+
+    def __init__(self):
+        super().__init__()
+        self.block1 = nn.Sequential(
+            nn.Conv2d(1, 8, 3, bias=False),  # 26x26, RF 3
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.Dropout(0.0026825274079676532),
+        )
+        self.transition1 = nn.Sequential(
+            nn.Conv2d(8, 10, 1, bias=False),  # 26x26, RF 3
+            nn.MaxPool2d(2, 2),  # 13x13, RF 4
+        )
+        self.block2 = nn.Sequential(
+            nn.Conv2d(10, 16, 3, bias=False),  # 11x11, RF 8
+            nn.ReLU(),
+            nn.Dropout(0.0026825274079676532),
+            nn.BatchNorm2d(16),
+            nn.Conv2d(16, 12, 3, bias=False),  # 9x9, RF 12
+            nn.ReLU(),
+            nn.Dropout(0.0026825274079676532),
+            nn.BatchNorm2d(12),
+            nn.Conv2d(12, 16, 3, bias=False),  # 7x7, RF 16
+            nn.ReLU(),
+            nn.Dropout(0.0026825274079676532),
+            nn.BatchNorm2d(16),
+        )
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),  # 1x1, RF 28
+            nn.Conv2d(16, 10, 1, bias=False),  # 1x1, RF 28
+        )
+
+    def forward(self, x):
+        x = self.block1(x)
+        x = self.transition1(x)
+        x = self.block2(x)
+        x = self.head(x)
+        return x.flatten(1)
