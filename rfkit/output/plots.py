@@ -177,35 +177,48 @@ def plot_runs(rows, path, *, title: str | None = None) -> Path:
 def plot_front(data: dict, path) -> Path:
     """A design study (`rfkit.design/1`): best validation accuracy against parameters for every trained
     trial (complete, and pruned at the accuracy it had), the Pareto front joined, the parameter budget
-    as a line; infeasible trials as crosses on the bottom edge at their parameter count."""
+    as a line; infeasible trials as crosses on the bottom edge at their parameter count. Beside it, the
+    front close up: the trials within a point of accuracy of it, where the whole study's scale (a
+    pruned trial at 60%, a rejection at 30,000 parameters) would squeeze it into a corner."""
     trials = data["trials"]
-    fig = Figure(figsize=(7.5, 4.8), layout="constrained")
-    ax = fig.subplots()
     trained = [t for t in trials if t["best_acc"] is not None]
     front = sorted((t for t in trials if t["number"] in set(data["front"])), key=lambda t: t["params"])
-    for state, style in (("complete", dict(color="tab:blue", s=28)), ("pruned", dict(color="lightgrey", s=18))):
-        shown = [t for t in trained if t["state"] == state]
-        if shown:
-            ax.scatter([t["params"] for t in shown], [t["best_acc"] for t in shown], label=f"{state} ({len(shown)})",
-                       edgecolors="black", linewidths=0.4, zorder=3, **style)
+    fig = Figure(figsize=(11, 4.8) if front else (7.5, 4.8), layout="constrained")
+    axes = fig.subplots(1, 2 if front else 1, squeeze=False)[0]
+    limit = data["constraints"].get("max_params")
+    for ax in axes:
+        for state, style in (("complete", dict(color="tab:blue", s=28)), ("pruned", dict(color="lightgrey", s=18))):
+            shown = [t for t in trained if t["state"] == state]
+            if shown:
+                ax.scatter([t["params"] for t in shown], [t["best_acc"] for t in shown],
+                           label=f"{state} ({len(shown)})", edgecolors="black", linewidths=0.4, zorder=3, **style)
+        if front:
+            ax.plot([t["params"] for t in front], [t["best_acc"] for t in front], color="tab:orange", marker="o",
+                    label="Pareto front", zorder=4)
+        if limit is not None:
+            ax.axvline(limit, color="tab:red", linestyle="--", linewidth=1, label=f"--max-params {limit:,}")
+        ax.grid(alpha=0.3)
+    whole = axes[0]
     low = min((t["best_acc"] for t in trained), default=90.0)
     infeasible = [t for t in trials if t["state"] == "infeasible" and t["params"] is not None]
     if infeasible:
-        ax.scatter([t["params"] for t in infeasible], [low] * len(infeasible), marker="x", color="tab:red",
-                   label=f"rejected by the trace ({len(infeasible)})", zorder=2)
+        whole.scatter([t["params"] for t in infeasible], [low] * len(infeasible), marker="x", color="tab:red",
+                      label=f"rejected by the trace ({len(infeasible)})", zorder=2)
+    whole.set(xlabel="parameters", ylabel=f"best validation accuracy (%), {data['epochs']} epochs",
+              title=f"rfkit design {data['study']}: {len(trials)} trial(s)")
+    if whole.get_legend_handles_labels()[0]:
+        whole.legend(fontsize=7, loc="lower right")
     if front:
-        ax.plot([t["params"] for t in front], [t["best_acc"] for t in front], color="tab:orange", marker="o",
-                label="Pareto front", zorder=4)
-        for t in front:
-            ax.annotate(str(t["number"]), (t["params"], t["best_acc"]), textcoords="offset points", xytext=(4, 4),
-                        fontsize=7)
-    limit = data["constraints"].get("max_params")
-    if limit is not None:
-        ax.axvline(limit, color="tab:red", linestyle="--", linewidth=1, label=f"--max-params {limit:,}")
-    ax.set(xlabel="parameters", ylabel=f"best validation accuracy (%), {data['epochs']} epochs",
-           title=f"rfkit design {data['study']}: {len(trials)} trial(s)")
-    ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7, loc="lower right")
+        close = axes[1]
+        floor = min(t["best_acc"] for t in front) - 1.0
+        near = [t for t in trained if t["best_acc"] >= floor]
+        top = max(t["best_acc"] for t in front)
+        right = max([t["params"] for t in near] + ([limit] if limit is not None else []))
+        close.set_xlim(min(t["params"] for t in near) * 0.95, right * 1.03)
+        close.set_ylim(floor, top + 0.15 * (top - floor))
+        for i, t in enumerate(front):  # labels above and below the line in turn: neighbours do not collide
+            close.annotate(f"{t['number']}: {t['best_acc']:.2f}%", (t["params"], t["best_acc"]), ha="center",
+                           textcoords="offset points", xytext=(0, 8 if i % 2 else -14), fontsize=7)
+        close.set(xlabel="parameters", title="the front close up (trial: best validation accuracy)")
     save(fig, Path(path))
     return Path(path)
