@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import zoo
+from rfkit.loading import load
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -48,3 +49,27 @@ def test_each_run_file_is_complete_and_its_summaries_follow_from_its_epochs(path
             assert run["target_met_epoch"] == met
     if len(doc["runs"]) > 1:
         assert statistics.stdev(r["best"] for r in doc["runs"]) < 0.5
+
+
+def _design_results():
+    spec = importlib.util.spec_from_file_location("design_results", ROOT / "benchmarks" / "design_results.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_designed_by_rfkit_tables_are_the_ones_the_files_make():
+    results = _design_results()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    design_doc = (ROOT / "docs" / "design.md").read_text(encoding="utf-8")
+    comparison = results.comparison()
+    assert len(comparison.splitlines()) == 2 + len(results.designs()) + 1 >= 4
+    assert comparison in readme and results.cost() in readme
+    assert results.tables("zoo.MnistNet_3") in readme
+    for path in results.designs():
+        assert results.tables(f"{path}:Net") in design_doc
+        doc = json.loads((RESULTS / f"{path.stem}.json").read_text())
+        model = load(f"{path}:Net").model
+        assert doc["params"] == sum(p.numel() for p in model.parameters())
+        assert [r["seed"] for r in doc["runs"]] == [1, 2, 3] and doc["file"] == f"benchmarks/designs/{path.name}:Net"
+        assert all(r["epochs_run"] == doc["epochs"] == 15 and r["best"] == max(r["test_acc"]) for r in doc["runs"])
