@@ -18,8 +18,9 @@ FILES = sorted(p for p in RESULTS.glob("*.json") if p.stem in zoo.names())
 KEPT = sorted(p for p in RESULTS.glob("*/*.json") if p.stem in zoo.names())  # earlier runs the docs cite
 
 
-def _zoo_results():
-    spec = importlib.util.spec_from_file_location("zoo_results", ROOT / "benchmarks" / "zoo_results.py")
+def _benchmark(name: str):
+    """A script of benchmarks/ as a module (benchmarks/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -28,7 +29,7 @@ def _zoo_results():
 def test_the_readme_and_docs_tables_are_the_ones_the_run_files_make():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     zoo_doc = (ROOT / "docs" / "zoo.md").read_text(encoding="utf-8")
-    short, full = _zoo_results().table(FILES), _zoo_results().table(FILES, full=True)
+    short, full = _benchmark("zoo_results").table(FILES), _benchmark("zoo_results").table(FILES, full=True)
     assert len(short.splitlines()) == len(full.splitlines()) == 2 + len(FILES) >= 8
     assert short in readme and full in zoo_doc
 
@@ -51,15 +52,8 @@ def test_each_run_file_is_complete_and_its_summaries_follow_from_its_epochs(path
         assert statistics.stdev(r["best"] for r in doc["runs"]) < 0.5
 
 
-def _design_results():
-    spec = importlib.util.spec_from_file_location("design_results", ROOT / "benchmarks" / "design_results.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_designed_by_rfkit_tables_are_the_ones_the_files_make():
-    results = _design_results()
+    results = _benchmark("design_results")
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     design_doc = (ROOT / "docs" / "design.md").read_text(encoding="utf-8")
     comparison = results.comparison()
