@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling zoo_results, also when loaded by path
+from zoo_results import mean_std  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -23,19 +26,11 @@ STUDIES = {"design_mnist_first": "first study (stopped: it showed three faults o
            "design_mnist": "the study that found the designs"}
 
 
-def _mean_std(values: list[float]) -> str:
-    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}%" if len(values) > 1 else \
-        f"{values[0]:.2f}%"
-
-
-def _row(label: str, model, results: Path) -> str:
-    import rfkit
-
-    report = rfkit.trace(model, (1, 28, 28), device="meta")
+def _row(label: str, report, results: Path) -> str:
     runs = [r for r in json.loads(results.read_text())["runs"] if r["seed"] in SEEDS]
     best, final = [r["best"] for r in runs], [r["final"] for r in runs]
-    return (f"| {label} | {report.total_params:,} | {report.macs:,} | {report.rf[0]} | {_mean_std(best)} | "
-            f"{_mean_std(final)} | {', '.join(str(r['seed']) for r in runs)} |")
+    return (f"| {label} | {report.total_params:,} | {report.macs:,} | {report.rf[0]} | {mean_std(best)} | "
+            f"{mean_std(final)} | {', '.join(str(r['seed']) for r in runs)} |")
 
 
 def designs() -> list[Path]:
@@ -45,15 +40,17 @@ def designs() -> list[Path]:
 def comparison() -> str:
     """Each design beside the hand design, smallest first: traced numbers, and the best and final test
     accuracy of 15-epoch runs (mean ± std over seeds 1, 2, 3)."""
+    import rfkit
     import zoo
     from rfkit.loading import load
 
     lines = ["| network | params | MACs | RF | best test (mean ± std) | final test (mean ± std) | seeds |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
-    models = {path: load(f"{path}:Net").model for path in designs()}
-    for path in sorted(models, key=lambda path: sum(p.numel() for p in models[path].parameters())):
-        lines.append(_row(f"`{path.relative_to(ROOT)}`", models[path], RESULTS / f"{path.stem}.json"))
-    lines.append(_row("`zoo.MnistNet_3` (by hand)", zoo.create("MnistNet_3"), RESULTS / "MnistNet_3.json"))
+    reports = {path: rfkit.trace(load(f"{path}:Net").model, (1, 28, 28), device="meta") for path in designs()}
+    for path in sorted(reports, key=lambda path: reports[path].total_params):
+        lines.append(_row(f"`{path.relative_to(ROOT)}`", reports[path], RESULTS / f"{path.stem}.json"))
+    hand = rfkit.trace(zoo.create("MnistNet_3"), (1, 28, 28), device="meta")
+    lines.append(_row("`zoo.MnistNet_3` (by hand)", hand, RESULTS / "MnistNet_3.json"))
     return "\n".join(lines)
 
 

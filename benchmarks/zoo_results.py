@@ -25,7 +25,8 @@ import zoo
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def _mean_std(values: list[float]) -> str:
+def mean_std(values: list[float]) -> str:
+    """Mean ± sample std of percentages (one value: itself, marked as one seed)."""
     if len(values) == 1:
         return f"{values[0]:.2f}% (1 seed)"
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}%"
@@ -53,8 +54,8 @@ def row(doc: dict) -> str:
     else:
         goal = "-"
     epochs = sorted({r["epochs_run"] for r in shown})
-    return (f"| `zoo.{card.name}` | {card.results.best_test_acc:.2f}% | {_mean_std([r['best'] for r in shown])} | "
-            f"{_mean_std([r['final'] for r in shown])} | {goal} | {', '.join(str(r['seed']) for r in shown)} | "
+    return (f"| `zoo.{card.name}` | {card.results.best_test_acc:.2f}% | {mean_std([r['best'] for r in shown])} | "
+            f"{mean_std([r['final'] for r in shown])} | {goal} | {', '.join(str(r['seed']) for r in shown)} | "
             f"{'/'.join(map(str, epochs))} of {card.recipe.epochs} | {doc['device']} ({_setting(shown)}), "
             f"torch {doc['torch']} | "
             f"{doc['date']} |")
@@ -63,7 +64,7 @@ def row(doc: dict) -> str:
 def short_row(doc: dict) -> str:
     card = zoo.card(doc["network"])
     shown = [r for r in doc["runs"] if r["epochs_run"] >= doc["epochs"]] or doc["runs"]
-    return (f"| `zoo.{card.name}` | {card.results.best_test_acc:.2f}% | {_mean_std([r['best'] for r in shown])} | "
+    return (f"| `zoo.{card.name}` | {card.results.best_test_acc:.2f}% | {mean_std([r['best'] for r in shown])} | "
             f"{', '.join(str(r['seed']) for r in shown)} |")
 
 
